@@ -1,0 +1,112 @@
+// The engine API of DESIGN.md over the native addon: prompts given as tokens, plain text, an infill pair or a chat,
+// AbortSignal cancellation, and streamed text. Used by the command line and the engine host process.
+import {
+  loadAddon,
+  type ChatTurn,
+  type InfillOrder,
+  type KvStats,
+  type NativeGenerateResult,
+  type NativeModel,
+  type NativeSession,
+  type SamplingOptions,
+  type SessionOptions,
+} from "./native";
+
+export type PromptInput =
+  | { tokens: Int32Array | number[] }
+  | { prompt: string }
+  | { infill: { prefix: string; suffix: string; format?: InfillOrder } }
+  | { chat: { system?: string; turns: ChatTurn[] } };
+
+export interface GenerateOptions extends SamplingOptions {
+  signal?: AbortSignal;
+  /** Each piece of released text (complete characters, stop strings held back), as it is generated. */
+  onToken?: (text: string, token: number | null) => void;
+}
+
+export type GenerateResult = NativeGenerateResult;
+
+export class Session {
+  constructor(
+    private readonly model: NativeModel,
+    private readonly native: NativeSession,
+  ) {}
+
+  get contextSize(): number {
+    return this.native.contextSize;
+  }
+
+  async promptTokens(input: PromptInput): Promise<Int32Array | number[]> {
+    if ("tokens" in input) return input.tokens;
+    if ("prompt" in input) return this.model.tokenize(input.prompt);
+    if ("infill" in input) {
+      if (!this.model.info.hasInfill) {
+        throw new Error(
+          `${this.model.info.config.name} has no infill tokens (▁<PRE>/▁<SUF>/▁<MID>): use a CodeLLaMA 7B or 13B base or Instruct model`,
+        );
+      }
+      return this.model.infillPrompt(input.infill.prefix, input.infill.suffix, input.infill.format ?? "spm");
+    }
+    return this.model.chatPrompt(input.chat.system ?? "", input.chat.turns);
+  }
+
+  async generate(input: PromptInput, options: GenerateOptions = {}): Promise<GenerateResult> {
+    const { signal, onToken, ...sampling } = options;
+    signal?.throwIfAborted();
+    const tokens = await this.promptTokens(input);
+    signal?.throwIfAborted();
+    const cancel = () => this.native.cancel();
+    signal?.addEventListener("abort", cancel, { once: true });
+    try {
+      return await this.native.generate(tokens, sampling, onToken ? (token, text) => onToken(text, token) : undefined);
+    } finally {
+      signal?.removeEventListener("abort", cancel);
+    }
+  }
+
+  async evaluate(tokens: Int32Array | number[], options: { logits?: "last" | "all"; signal?: AbortSignal } = {}): Promise<Float32Array> {
+    const cancel = () => this.native.cancel();
+    options.signal?.addEventListener("abort", cancel, { once: true });
+    try {
+      return await this.native.evaluate(tokens, { logits: options.logits ?? "last" });
+    } finally {
+      options.signal?.removeEventListener("abort", cancel);
+    }
+  }
+
+  kvStats(): KvStats {
+    return this.native.kvStats();
+  }
+
+  dispose(): void {
+    this.native.dispose();
+  }
+}
+
+export class Model {
+  private constructor(private readonly native: NativeModel) {}
+
+  static async load(path: string): Promise<Model> {
+    return new Model(await loadAddon().loadModel(path));
+  }
+
+  get info() {
+    return this.native.info;
+  }
+
+  tokenize(text: string, options?: Parameters<NativeModel["tokenize"]>[1]): Promise<Int32Array> {
+    return this.native.tokenize(text, options);
+  }
+
+  detokenize(tokens: Int32Array | number[]): Promise<string> {
+    return this.native.detokenize(tokens);
+  }
+
+  async createSession(options: SessionOptions = {}): Promise<Session> {
+    return new Session(this.native, await this.native.createSession(options));
+  }
+
+  dispose(): void {
+    this.native.dispose();
+  }
+}
