@@ -100,7 +100,15 @@ class GenerateWorker : public Napi::AsyncProgressQueueWorker<StreamedToken> {
     try {
       TokenCallback callback;
       if (!on_token_.IsEmpty()) {
-        callback = [&progress](TokenId token, const std::string& text) {
+        SessionState& state = *state_;
+        callback = [&progress, &state](TokenId token, const std::string& text) {
+          {
+            std::unique_lock<std::mutex> lock(state.stream_mutex);
+            state.stream_progress.wait(lock, [&state] {
+              return state.tokens_delivered >= state.tokens_sent || state.cancel.load();
+            });
+            ++state.tokens_sent;
+          }
           StreamedToken item{token, text};
           progress.Send(&item, 1);
         };
@@ -123,6 +131,9 @@ class GenerateWorker : public Napi::AsyncProgressQueueWorker<StreamedToken> {
         // An exception in the listener must not tear the request down half-way: stop generating instead.
         state_->cancel.store(true);
       }
+      std::lock_guard<std::mutex> lock(state_->stream_mutex);
+      ++state_->tokens_delivered;
+      state_->stream_progress.notify_all();
     }
   }
 
@@ -200,6 +211,8 @@ std::shared_ptr<SessionState> SessionWrap::claim(Napi::Env env) const {
   auto state = this->state(env);
   if (state->busy.exchange(true)) throw Napi::Error::New(env, "the session is busy with another request");
   state->cancel.store(false);
+  std::lock_guard<std::mutex> lock(state->stream_mutex);
+  state->tokens_sent = state->tokens_delivered = 0;
   return state;
 }
 
@@ -255,12 +268,12 @@ Napi::Value SessionWrap::kvStats(const Napi::CallbackInfo& info) {
 }
 
 Napi::Value SessionWrap::cancel(const Napi::CallbackInfo& info) {
-  if (state_) state_->cancel.store(true);
+  if (state_) state_->requestCancel();
   return info.Env().Undefined();
 }
 
 Napi::Value SessionWrap::dispose(const Napi::CallbackInfo& info) {
-  if (state_) state_->cancel.store(true);
+  if (state_) state_->requestCancel();
   state_.reset();
   return info.Env().Undefined();
 }

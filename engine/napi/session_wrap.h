@@ -6,6 +6,8 @@
 #include <napi.h>
 
 #include <atomic>
+#include <condition_variable>
+#include <cstdint>
 #include <memory>
 #include <mutex>
 
@@ -20,6 +22,20 @@ struct SessionState {
   std::atomic<bool> busy{false};
   std::mutex stats_mutex;
   KvStats stats;  // snapshot after the last request, readable while another runs
+
+  // Flow control of streamed tokens: the native loop sends token n only once the JS listener has handled token n-1,
+  // so it computes at most one token ahead of the listener. An abort issued while handling token n therefore stops
+  // generation at token n+1 however busy the JS thread is, and a slow listener never piles up a queue.
+  std::mutex stream_mutex;
+  std::condition_variable stream_progress;
+  uint64_t tokens_sent = 0;
+  uint64_t tokens_delivered = 0;
+
+  void requestCancel() {
+    cancel.store(true);
+    std::lock_guard<std::mutex> lock(stream_mutex);
+    stream_progress.notify_all();
+  }
 };
 
 class SessionWrap : public Napi::ObjectWrap<SessionWrap> {

@@ -27,6 +27,9 @@ export interface GenerateOptions extends SamplingOptions {
 export type GenerateResult = NativeGenerateResult;
 
 export class Session {
+  /** Set from the first line of a request to its end, so a second request is refused at once, never raced. */
+  private busy = false;
+
   constructor(
     private readonly model: NativeModel,
     private readonly native: NativeSession,
@@ -50,27 +53,30 @@ export class Session {
     return this.model.chatPrompt(input.chat.system ?? "", input.chat.turns);
   }
 
-  async generate(input: PromptInput, options: GenerateOptions = {}): Promise<GenerateResult> {
+  generate(input: PromptInput, options: GenerateOptions = {}): Promise<GenerateResult> {
     const { signal, onToken, ...sampling } = options;
+    return this.exclusive(signal, async () => {
+      const tokens = await this.promptTokens(input);
+      signal?.throwIfAborted();
+      return this.native.generate(tokens, sampling, onToken ? (token, text) => onToken(text, token) : undefined);
+    });
+  }
+
+  evaluate(tokens: Int32Array | number[], options: { logits?: "last" | "all"; signal?: AbortSignal } = {}): Promise<Float32Array> {
+    return this.exclusive(options.signal, () => this.native.evaluate(tokens, { logits: options.logits ?? "last" }));
+  }
+
+  private async exclusive<T>(signal: AbortSignal | undefined, request: () => Promise<T>): Promise<T> {
+    if (this.busy) throw new Error("the session is busy with another request");
     signal?.throwIfAborted();
-    const tokens = await this.promptTokens(input);
-    signal?.throwIfAborted();
+    this.busy = true;
     const cancel = () => this.native.cancel();
     signal?.addEventListener("abort", cancel, { once: true });
     try {
-      return await this.native.generate(tokens, sampling, onToken ? (token, text) => onToken(text, token) : undefined);
+      return await request();
     } finally {
       signal?.removeEventListener("abort", cancel);
-    }
-  }
-
-  async evaluate(tokens: Int32Array | number[], options: { logits?: "last" | "all"; signal?: AbortSignal } = {}): Promise<Float32Array> {
-    const cancel = () => this.native.cancel();
-    options.signal?.addEventListener("abort", cancel, { once: true });
-    try {
-      return await this.native.evaluate(tokens, { logits: options.logits ?? "last" });
-    } finally {
-      options.signal?.removeEventListener("abort", cancel);
+      this.busy = false;
     }
   }
 
