@@ -1,6 +1,7 @@
 #include "engine/session.h"
 
 #include <algorithm>
+#include <cmath>
 #include <numeric>
 #include <stdexcept>
 #include <thread>
@@ -47,11 +48,13 @@ Session::Session(std::shared_ptr<const Model> model, const SessionOptions& optio
       context_size_(resolveContextSize(*model_, options.context_size)),
       pool_(resolveThreads(options.threads)),
       cache_(model_->config().n_layers, model_->config().n_kv_heads * model_->config().head_dim),
+      compressor_(options.kv, model_->config().n_layers),
       forward_(model_->config(), model_->weights(), pool_, cpu::detectIsa()),
       logits_(static_cast<size_t>(model_->config().vocab_size)) {}
 
 void Session::reset() {
   cache_.clear();
+  compressor_.reset();
   tokens_.clear();
   positions_.clear();
 }
@@ -73,20 +76,30 @@ int64_t Session::reusePrefix(const std::vector<TokenId>& prompt, int64_t reserve
                              formatBytes(growth) + " more memory, but only " + formatBytes(available) +
                              " is available: use a smaller context or a compressing KV policy");
   cache_.truncateFrom(static_cast<int32_t>(common));
+  compressor_.truncated(cache_);
   tokens_.assign(prompt.begin(), prompt.end());
   positions_.resize(prompt.size());
   std::iota(positions_.begin(), positions_.end(), 0);
   return static_cast<int64_t>(common);
 }
 
-bool Session::extend(size_t from, const std::atomic<bool>* cancel) {
-  const bool finished = forward_.run(&tokens_[from], &positions_[from], static_cast<int64_t>(tokens_.size() - from), cache_,
-                                     LogitsWanted::Last, logits_.data(), cancel);
+bool Session::extend(size_t from, bool prompt, const std::atomic<bool>* cancel, float* all_logits) {
+  const auto fresh = static_cast<int64_t>(tokens_.size() - from);
+  if (prompt) {
+    compressor_.beginPrompt(static_cast<int64_t>(from), fresh);
+  } else {
+    compressor_.beginDecode();
+  }
+  const bool finished = forward_.run(&tokens_[from], &positions_[from], fresh, cache_,
+                                     all_logits ? LogitsWanted::All : LogitsWanted::Last,
+                                     all_logits ? all_logits : logits_.data(), cancel, &compressor_);
   if (!finished) {
     tokens_.resize(from);
     positions_.resize(from);
+    return false;
   }
-  return finished;
+  compressor_.compress(cache_);
+  return true;
 }
 
 GenerateResult Session::generate(const std::vector<TokenId>& prompt, const GenerateOptions& options,
@@ -96,7 +109,7 @@ GenerateResult Session::generate(const std::vector<TokenId>& prompt, const Gener
   const int64_t reused = reusePrefix(prompt, std::max<int64_t>(options.max_tokens, 0));
   result.timings.prompt_tokens = static_cast<int64_t>(prompt.size());
   result.timings.reused_tokens = reused;
-  if (!extend(static_cast<size_t>(reused), cancel)) {
+  if (!extend(static_cast<size_t>(reused), /*prompt=*/true, cancel)) {
     result.stop_reason = StopReason::Cancelled;
     result.timings.prompt_ms = millisecondsSince(prompt_start);
     return result;
@@ -136,10 +149,11 @@ GenerateResult Session::generate(const std::vector<TokenId>& prompt, const Gener
       result.stop_reason = StopReason::ContextFull;
       break;
     }
-    // The sampled token joins the sequence; its entries are computed when the next token is needed.
+    // The sampled token joins the sequence when the next token is needed: its entries are computed then.
+    if (step + 1 == options.max_tokens) break;
     tokens_.push_back(token);
     positions_.push_back(static_cast<int32_t>(tokens_.size() - 1));
-    if (step + 1 < options.max_tokens && !extend(tokens_.size() - 1, cancel)) {
+    if (!extend(tokens_.size() - 1, /*prompt=*/false, cancel)) {
       result.stop_reason = StopReason::Cancelled;
       break;
     }
@@ -152,11 +166,6 @@ GenerateResult Session::generate(const std::vector<TokenId>& prompt, const Gener
   if (result.timings.prompt_ms == 0) result.timings.prompt_ms = millisecondsSince(prompt_start);
   result.timings.generated_tokens = static_cast<int64_t>(result.tokens.size());
   result.timings.generate_ms = result.tokens.empty() ? 0 : millisecondsSince(generate_start);
-  // The cache holds entries only for tokens that went through the model: forget a sampled token that did not.
-  if (cache_.layer(0).length() < static_cast<int64_t>(tokens_.size())) {
-    tokens_.resize(static_cast<size_t>(cache_.layer(0).length()));
-    positions_.resize(tokens_.size());
-  }
   return result;
 }
 
@@ -165,22 +174,59 @@ std::vector<float> Session::evaluate(const std::vector<TokenId>& tokens, LogitsW
   if (tokens.empty()) throw std::invalid_argument("nothing to evaluate");
   if (static_cast<int64_t>(tokens.size()) > context_size_)
     throw std::length_error(std::to_string(tokens.size()) + " tokens exceed the context size " + std::to_string(context_size_));
+  if (wanted == LogitsWanted::All && compressor_.kind() != KvPolicyKind::Full)
+    throw std::invalid_argument(std::string("logits for every position need the full KV policy, not ") +
+                                kvPolicyName(compressor_.kind()) + ": use logProbs() to score text under compression");
   reset();
   tokens_ = tokens;
   positions_.resize(tokens.size());
   std::iota(positions_.begin(), positions_.end(), 0);
   const int64_t vocab = model_->config().vocab_size;
   std::vector<float> logits(static_cast<size_t>(wanted == LogitsWanted::All ? vocab * static_cast<int64_t>(tokens.size()) : vocab));
-  if (!forward_.run(tokens_.data(), positions_.data(), static_cast<int64_t>(tokens.size()), cache_, wanted, logits.data(), cancel)) {
+  if (!extend(0, /*prompt=*/true, cancel, wanted == LogitsWanted::All ? logits.data() : nullptr)) {
     reset();
     throw std::runtime_error("cancelled");
   }
+  if (wanted == LogitsWanted::Last) logits = logits_;
   return logits;
+}
+
+std::vector<double> Session::logProbs(const std::vector<TokenId>& tokens, int64_t context, const std::atomic<bool>* cancel) {
+  const auto n = static_cast<int64_t>(tokens.size());
+  if (context < 1 || context >= n)
+    throw std::invalid_argument("scoring needs 1 <= context (" + std::to_string(context) + ") < tokens (" + std::to_string(n) + ")");
+  if (n > context_size_)
+    throw std::length_error(std::to_string(n) + " tokens exceed the context size " + std::to_string(context_size_));
+  const int64_t vocab = model_->config().vocab_size;
+  evaluate(std::vector<TokenId>(tokens.begin(), tokens.begin() + context), LogitsWanted::Last, cancel);
+  // The full cache never changes between tokens, so its continuation runs as one batch; compressing policies feed
+  // one token per forward, as generation does.
+  const int64_t step = compressor_.kind() == KvPolicyKind::Full ? n - context : 1;
+  std::vector<float> batch(static_cast<size_t>(step * vocab));
+  std::vector<double> result;
+  const auto logProbOf = [vocab](const float* logits, TokenId token) {
+    const float max = *std::max_element(logits, logits + vocab);
+    double sum = 0;
+    for (int64_t i = 0; i < vocab; ++i) sum += std::exp(static_cast<double>(logits[i] - max));
+    return static_cast<double>(logits[token] - max) - std::log(sum);
+  };
+  result.push_back(logProbOf(logits_.data(), tokens[static_cast<size_t>(context)]));
+  for (int64_t t = context; t + 1 < n; t += step) {
+    const int64_t count = std::min(step, n - 1 - t);
+    const size_t from = tokens_.size();
+    for (int64_t i = 0; i < count; ++i) {
+      tokens_.push_back(tokens[static_cast<size_t>(t + i)]);
+      positions_.push_back(static_cast<int32_t>(t + i));
+    }
+    if (!extend(from, /*prompt=*/false, cancel, batch.data())) throw std::runtime_error("cancelled");
+    for (int64_t i = 0; i < count; ++i) result.push_back(logProbOf(&batch[static_cast<size_t>(i * vocab)], tokens[static_cast<size_t>(t + i + 1)]));
+  }
+  return result;
 }
 
 KvStats Session::kvStats() const {
   KvStats stats;
-  stats.policy = "full";
+  stats.policy = kvPolicyName(compressor_.kind());
   stats.bytes = cache_.bytes();
   stats.tokens = static_cast<int64_t>(tokens_.size());
   stats.full_bytes = cache_.fullBytes(stats.tokens);

@@ -14,6 +14,7 @@
 
 #include "engine/forward.h"
 #include "engine/kv/kv_cache.h"
+#include "engine/kv/kv_compressor.h"
 #include "engine/model.h"
 #include "engine/sampler.h"
 #include "kernels/cpu/thread_pool.h"
@@ -23,6 +24,7 @@ namespace pc {
 struct SessionOptions {
   int64_t context_size = 0;  // 0: the model's context length
   int threads = 0;           // 0: all hardware threads
+  KvPolicyConfig kv;         // full by default
 };
 
 struct GenerateOptions {
@@ -74,10 +76,15 @@ class Session {
   GenerateResult generate(const std::vector<TokenId>& prompt, const GenerateOptions& options,
                           const TokenCallback& on_token = nullptr, const std::atomic<bool>* cancel = nullptr);
 
-  // Evaluates `tokens` from an empty cache and returns logits: (vocab,) for the last token or (n, vocab) for all.
+  // Evaluates `tokens` from an empty cache as one prompt (compressed by the policy) and returns logits: (vocab,)
+  // for the last token or, under the full policy only, (n, vocab) for all.
   // Throws std::runtime_error("cancelled") if `cancel` is raised.
   std::vector<float> evaluate(const std::vector<TokenId>& tokens, LogitsWanted wanted,
                               const std::atomic<bool>* cancel = nullptr);
+
+  // Teacher-forced scoring under the policy, as generation would see it: tokens[0, context) are one prompt, then
+  // each later token is fed as if generated. Returns log p(tokens[t] | tokens[0, t)) for t in [context, n).
+  std::vector<double> logProbs(const std::vector<TokenId>& tokens, int64_t context, const std::atomic<bool>* cancel = nullptr);
 
   KvStats kvStats() const;
   int64_t contextSize() const { return context_size_; }
@@ -88,15 +95,17 @@ class Session {
   // Makes the cache hold exactly `prompt` minus at least its last token, returning how many tokens were reused;
   // throws if the prompt plus `reserve` tokens cannot fit the context or memory.
   int64_t reusePrefix(const std::vector<TokenId>& prompt, int64_t reserve);
-  // Runs tokens_[from..] through the model, leaving the last token's logits in logits_.
-  bool extend(size_t from, const std::atomic<bool>* cancel);
+  // Runs tokens_[from..] through the model under the policy (a prompt after `from` reused tokens, or generated
+  // tokens), leaving the last token's logits in logits_ (or every token's in `all_logits`).
+  bool extend(size_t from, bool prompt, const std::atomic<bool>* cancel, float* all_logits = nullptr);
 
   std::shared_ptr<const Model> model_;
   int64_t context_size_;
   cpu::ThreadPool pool_;
   KvCache cache_;
+  KvCompressor compressor_;
   Forward forward_;
-  std::vector<TokenId> tokens_;  // what the cache holds entries for
+  std::vector<TokenId> tokens_;  // every token that went through the model (the cache may have dropped some)
   std::vector<int32_t> positions_;
   std::vector<float> logits_;
 };

@@ -18,6 +18,14 @@ std::shared_ptr<const Model> demoModel() {
 
 std::vector<TokenId> encode(const std::string& text) { return demoModel()->tokenizer().encode(text, true); }
 
+SessionOptions options(int64_t context_size, int threads, KvPolicyConfig kv = {}) {
+  SessionOptions result;
+  result.context_size = context_size;
+  result.threads = threads;
+  result.kv = kv;
+  return result;
+}
+
 GenerateOptions greedy(int64_t max_tokens) {
   GenerateOptions options;
   options.max_tokens = max_tokens;
@@ -33,8 +41,8 @@ float maxAbsDifference(const std::vector<float>& a, const std::vector<float>& b)
 const char* kCode = "import os\n\n\ndef read_lines(path):\n    with open(path) as f:\n        ";
 
 PC_TEST(greedy_generation_is_deterministic_and_reports_timings) {
-  Session first(demoModel(), {256, 2});
-  Session second(demoModel(), {256, 1});
+  Session first(demoModel(), options(256, 2));
+  Session second(demoModel(), options(256, 1));
   GenerateResult a = first.generate(encode(kCode), greedy(24));
   GenerateResult b = second.generate(encode(kCode), greedy(24));
   PC_CHECK_EQ(a.tokens, b.tokens);
@@ -48,14 +56,14 @@ PC_TEST(greedy_generation_is_deterministic_and_reports_timings) {
 
 PC_TEST(prefix_reuse_gives_the_logits_of_a_fresh_prefill) {
   const std::vector<TokenId> prompt = encode(std::string(kCode) + "return [line.strip() for line in f]\n");
-  Session reused(demoModel(), {256, 2});
+  Session reused(demoModel(), options(256, 2));
   std::vector<TokenId> shorter(prompt.begin(), prompt.end() - 6);
   reused.generate(shorter, greedy(4));
   // Extending the prompt reuses the cached prefix; the continuation must equal a fresh session's.
   GenerateResult extended = reused.generate(prompt, greedy(8));
   // At least the shorter prompt; more when the tokens generated after it equal the prompt's next ones.
   PC_CHECK(extended.timings.reused_tokens >= static_cast<int64_t>(shorter.size()));
-  Session fresh(demoModel(), {256, 2});
+  Session fresh(demoModel(), options(256, 2));
   GenerateResult expected = fresh.generate(prompt, greedy(8));
   PC_CHECK_EQ(extended.tokens, expected.tokens);
   // An edit in the middle reuses only the part before it.
@@ -67,7 +75,7 @@ PC_TEST(prefix_reuse_gives_the_logits_of_a_fresh_prefill) {
 
 PC_TEST(evaluate_matches_the_logits_that_generation_samples_from) {
   const std::vector<TokenId> prompt = encode(kCode);
-  Session session(demoModel(), {256, 2});
+  Session session(demoModel(), options(256, 2));
   std::vector<float> all = session.evaluate(prompt, LogitsWanted::All);
   std::vector<float> last = session.evaluate(prompt, LogitsWanted::Last);
   const int64_t vocab = demoModel()->config().vocab_size;
@@ -80,7 +88,7 @@ PC_TEST(evaluate_matches_the_logits_that_generation_samples_from) {
 }
 
 PC_TEST(stop_strings_end_generation_before_the_stop_text) {
-  Session session(demoModel(), {256, 2});
+  Session session(demoModel(), options(256, 2));
   GenerateResult free_run = session.generate(encode(kCode), greedy(32));
   PC_CHECK(free_run.text.size() > 4);
   // Stop at a piece of text the model is known to produce.
@@ -95,7 +103,7 @@ PC_TEST(stop_strings_end_generation_before_the_stop_text) {
 }
 
 PC_TEST(cancellation_stops_generation_and_keeps_the_session_usable) {
-  Session session(demoModel(), {256, 2});
+  Session session(demoModel(), options(256, 2));
   std::atomic<bool> cancel{false};
   int seen = 0;
   GenerateResult result = session.generate(encode(kCode), greedy(100), [&](TokenId, const std::string&) {
@@ -113,7 +121,7 @@ PC_TEST(cancellation_stops_generation_and_keeps_the_session_usable) {
 }
 
 PC_TEST(context_limits_are_clear_errors_or_a_stop_reason) {
-  Session small(demoModel(), {16, 1});
+  Session small(demoModel(), options(16, 1));
   std::vector<TokenId> long_prompt(40, 300);
   long_prompt[0] = 1;
   PC_CHECK_THROWS(small.generate(long_prompt, greedy(4)), "more than the context size 16");
@@ -121,13 +129,13 @@ PC_TEST(context_limits_are_clear_errors_or_a_stop_reason) {
   many.ignore_eos = true;
   GenerateResult full = small.generate(encode("x = 1"), many);
   PC_CHECK(full.stop_reason == StopReason::ContextFull);
-  PC_CHECK_THROWS(Session(demoModel(), {1 << 20, 1}), "exceeds the model's context length");
+  PC_CHECK_THROWS(Session(demoModel(), options(1 << 20, 1)), "exceeds the model's context length");
   PC_CHECK_THROWS(small.generate({}, greedy(1)), "empty");
   PC_CHECK_THROWS(small.evaluate({1, 99999}, LogitsWanted::Last), "outside the vocabulary");
 }
 
 PC_TEST(kv_stats_count_every_layer_of_a_full_cache) {
-  Session session(demoModel(), {256, 2});
+  Session session(demoModel(), options(256, 2));
   const std::vector<TokenId> prompt = encode(kCode);
   session.generate(prompt, greedy(5));
   KvStats stats = session.kvStats();

@@ -21,12 +21,14 @@ void KvLayer::append(const float* k, const float* v, const int32_t* positions, i
     values_[old_values + i] = cpu::f32ToF16(v[i]);
   }
   positions_.insert(positions_.end(), positions, positions + n);
+  scores_.resize(positions_.size(), 0.0f);
 }
 
 void KvLayer::truncateFrom(int32_t position) {
   const auto first_dropped = std::lower_bound(positions_.begin(), positions_.end(), position);
   const size_t kept = static_cast<size_t>(first_dropped - positions_.begin());
   positions_.resize(kept);
+  scores_.resize(kept);
   keys_.resize(kept * static_cast<size_t>(kv_dim_));
   values_.resize(kept * static_cast<size_t>(kv_dim_));
 }
@@ -40,10 +42,12 @@ void KvLayer::keepRows(const std::vector<int64_t>& rows) {
       std::copy_n(keys_.begin() + in * width, width, keys_.begin() + out * width);
       std::copy_n(values_.begin() + in * width, width, values_.begin() + out * width);
       positions_[out] = positions_[in];
+      scores_[out] = scores_[in];
     }
     ++out;
   }
   positions_.resize(out);
+  scores_.resize(out);
   keys_.resize(out * width);
   values_.resize(out * width);
 }
@@ -52,6 +56,7 @@ void KvLayer::clear() {
   keys_.clear();
   values_.clear();
   positions_.clear();
+  scores_.clear();
 }
 
 KvCache::KvCache(int64_t n_layers, int64_t kv_dim) : layers_(static_cast<size_t>(n_layers), KvLayer(kv_dim)) {}

@@ -1,6 +1,7 @@
 // The KV cache, kept apart from the weights: per layer, rows of keys (after RoPE) and values in f16, each with the
-// original position of its token. Layers may hold different numbers of rows (compression keeps fewer tokens in
-// deeper layers), and positions need not be contiguous; rows stay in position order.
+// original position of its token and the attention it has drawn (what compressing policies rank rows by). Layers may
+// hold different numbers of rows (compression keeps fewer tokens in deeper layers), and positions need not be
+// contiguous; rows stay in position order.
 #pragma once
 
 #include <cstddef>
@@ -20,6 +21,9 @@ class KvLayer {
   const cpu::f16_t* keys() const { return keys_.data(); }      // (length, kv_dim)
   const cpu::f16_t* values() const { return values_.data(); }  // (length, kv_dim)
   const int32_t* positions() const { return positions_.data(); }  // (length,)
+  // (length,) attention accumulated per row by the policy's scoring; new rows start at 0.
+  float* scores() { return scores_.data(); }
+  const float* scores() const { return scores_.data(); }
   uint64_t bytes() const { return static_cast<uint64_t>(length()) * static_cast<uint64_t>(rowBytes()); }
   int64_t rowBytes() const { return 2 * kv_dim_ * static_cast<int64_t>(sizeof(cpu::f16_t)); }
 
@@ -36,6 +40,7 @@ class KvLayer {
   std::vector<cpu::f16_t> keys_;
   std::vector<cpu::f16_t> values_;
   std::vector<int32_t> positions_;
+  std::vector<float> scores_;
 };
 
 class KvCache {
