@@ -227,6 +227,8 @@ std::vector<double> Session::logProbs(const std::vector<TokenId>& tokens, int64_
 KvStats Session::kvStats() const {
   KvStats stats;
   stats.policy = kvPolicyName(compressor_.kind());
+  stats.decay_ratio = compressor_.schedule().decay_ratio;
+  stats.recent_ratio = compressor_.schedule().recent_ratio;
   stats.bytes = cache_.bytes();
   stats.tokens = static_cast<int64_t>(tokens_.size());
   stats.full_bytes = cache_.fullBytes(stats.tokens);

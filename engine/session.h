@@ -62,6 +62,8 @@ struct KvStats {
   uint64_t bytes = 0;       // in use
   uint64_t full_bytes = 0;  // what a full cache would need for the same tokens
   int64_t tokens = 0;       // tokens the session has seen
+  double decay_ratio = 0;   // pyramid: the schedule in use (target_ratio solved for the last prompt)
+  double recent_ratio = 0;
   std::vector<KvLayerStats> layers;
 };
 

@@ -37,7 +37,7 @@ std::vector<int64_t> rowsToKeep(const float* scores, const int32_t* positions, i
 }
 
 KvCompressor::KvCompressor(const KvPolicyConfig& config, int64_t n_layers)
-    : config_(config), n_layers_(n_layers), decay_ratio_(config.decay_ratio), settled_(static_cast<size_t>(n_layers), 0) {
+    : config_(config), n_layers_(n_layers), schedule_(config), settled_(static_cast<size_t>(n_layers), 0) {
   validateKvPolicy(config_);
 }
 
@@ -54,10 +54,9 @@ void KvCompressor::truncated(const KvCache& cache) {
 
 void KvCompressor::beginPrompt(int64_t reused, int64_t fresh) {
   const int64_t prompt_tokens = reused + fresh;
-  window_ = recentWindow(config_, prompt_tokens);
-  budget_ = uniformBudget(config_, prompt_tokens);
+  schedule_ = planKv(config_, n_layers_, prompt_tokens).resolved;
+  window_ = recentWindow(schedule_, prompt_tokens);
   if (config_.kind == KvPolicyKind::Pyramid) {
-    decay_ratio_ = planKv(config_, n_layers_, prompt_tokens).resolved.decay_ratio;
     // Only a prompt whose whole recent window is computed now can score and drop; a short extension is decoded.
     selecting_ = fresh >= window_;
   }
@@ -100,9 +99,7 @@ void KvCompressor::survivors(int64_t layer, const KvLayer& kv, int64_t stream, s
   keep->clear();
   if (!selecting_ || layer % config_.layer_interval != 0) return;
   const int64_t context = stream - window_;
-  KvPolicyConfig schedule = config_;
-  schedule.decay_ratio = decay_ratio_;
-  const int64_t kept = pyramidContextKept(schedule, layer, n_layers_, context);
+  const int64_t kept = pyramidContextKept(schedule_, layer, n_layers_, context);
   if (kept >= context) return;
   const int64_t first_row = kv.length() - stream;
   *keep = rowsToKeep(kv.scores() + first_row, kv.positions() + first_row, context, kept, config_.sink_tokens);
@@ -129,12 +126,19 @@ void KvCompressor::compress(KvCache& cache) {
         protect = window_;
         break;
       case KvPolicyKind::Streaming:
-        if (kv.length() > budget_) keepWithin(kv, 0, kv.length(), budget_, false, sinks, 0);
+      case KvPolicyKind::H2O: {
+        // The budget is a share of every token seen so far (H2O's definition), so the cache stays at that share
+        // while generating; max_layer_tokens bounds it outright.
+        const int64_t seen = kv.length() == 0 ? 0 : kv.positions()[kv.length() - 1] + 1;
+        const int64_t budget = uniformBudget(config_, seen);
+        if (config_.kind == KvPolicyKind::Streaming) {
+          if (kv.length() > budget) keepWithin(kv, 0, kv.length(), budget, false, sinks, 0);
+        } else {
+          protect = budget / 2;
+          if (kv.length() > budget) keepWithin(kv, 0, kv.length() - protect, budget - protect, true, sinks, 0);
+        }
         break;
-      case KvPolicyKind::H2O:
-        protect = budget_ / 2;
-        if (kv.length() > budget_) keepWithin(kv, 0, kv.length() - protect, budget_ - protect, true, sinks, 0);
-        break;
+      }
     }
     const int64_t cap = config_.max_layer_tokens;
     if (cap > 0 && kv.length() > cap) {

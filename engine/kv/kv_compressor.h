@@ -24,8 +24,8 @@ class KvCompressor {
 
   const KvPolicyConfig& config() const { return config_; }
   KvPolicyKind kind() const { return config_.kind; }
-  // The decay in use since the last prompt (target_ratio solved for that prompt's length).
-  double decayRatio() const { return decay_ratio_; }
+  // The configuration in use since the last prompt: target_ratio solved for that prompt's length.
+  const KvPolicyConfig& schedule() const { return schedule_; }
 
   // Before running a request's prompt: `reused` tokens are cached already and `fresh` more follow.
   void beginPrompt(int64_t reused, int64_t fresh);
@@ -47,10 +47,9 @@ class KvCompressor {
  private:
   KvPolicyConfig config_;
   int64_t n_layers_;
-  double decay_ratio_;
+  KvPolicyConfig schedule_;
   bool selecting_ = false;       // this forward is a pyramid prefill that drops tokens from the stream
   int64_t window_ = 1;           // 1 + R rows of the last prompt's recent window
-  int64_t budget_ = 0;           // streaming/h2o rows per layer, from the last prompt's length
   std::vector<float> weights_;   // per scored query
   std::vector<int64_t> settled_; // per layer: rows never compressed again
 };

@@ -33,6 +33,39 @@ std::vector<int64_t> pyramidLengths(const KvPolicyConfig& config, int64_t n_laye
   return lengths;
 }
 
+double pyramidRatio(const KvPolicyConfig& config, int64_t n_layers, int64_t prompt_tokens) {
+  int64_t total = 0;
+  for (int64_t length : pyramidLengths(config, n_layers, prompt_tokens)) total += length;
+  return static_cast<double>(total) / static_cast<double>(std::max<int64_t>(1, n_layers * prompt_tokens));
+}
+
+// The largest value of `knob` in [low, high] whose cache stays within the target (the kept total grows with it).
+template <typename Knob>
+double largestWithin(KvPolicyConfig trial, Knob knob, double low, double high, int64_t n_layers, int64_t prompt_tokens) {
+  const auto fits = [&](double value) {
+    knob(trial) = value;
+    return pyramidRatio(trial, n_layers, prompt_tokens) <= trial.target_ratio;
+  };
+  if (fits(high)) return high;
+  for (int i = 0; i < 48; ++i) {
+    const double mid = (low + high) / 2;
+    (fits(mid) ? low : high) = mid;
+  }
+  return low;
+}
+
+// The decay that lands the cache at the target. When even decay 0 keeps too much (short prompts, where the recent
+// window and min_context dominate), the recent window shrinks too: the reference's stronger settings.
+KvPolicyConfig solvePyramidTarget(const KvPolicyConfig& config, int64_t n_layers, int64_t prompt_tokens) {
+  KvPolicyConfig solved = config;
+  solved.decay_ratio = largestWithin(config, [](KvPolicyConfig& c) -> double& { return c.decay_ratio; }, 0, 1, n_layers, prompt_tokens);
+  if (solved.decay_ratio == 0 && pyramidRatio(solved, n_layers, prompt_tokens) > config.target_ratio) {
+    solved.recent_ratio = largestWithin(solved, [](KvPolicyConfig& c) -> double& { return c.recent_ratio; }, 0,
+                                        config.recent_ratio, n_layers, prompt_tokens);
+  }
+  return solved;
+}
+
 }  // namespace
 
 const char* kvPolicyName(KvPolicyKind kind) {
@@ -110,26 +143,7 @@ KvPlan planKv(const KvPolicyConfig& config, int64_t n_layers, int64_t prompt_tok
       plan.layer_tokens.assign(static_cast<size_t>(n_layers), uniformBudget(config, prompt_tokens));
       break;
     case KvPolicyKind::Pyramid:
-      if (config.target_ratio > 0) {
-        // The kept total grows with the decay; take the largest decay whose cache stays within the target.
-        const auto ratioAt = [&](double decay) {
-          KvPolicyConfig trial = config;
-          trial.decay_ratio = decay;
-          int64_t total = 0;
-          for (int64_t length : pyramidLengths(trial, n_layers, prompt_tokens)) total += length;
-          return static_cast<double>(total) / static_cast<double>(std::max<int64_t>(1, n_layers * prompt_tokens));
-        };
-        double low = 0, high = 1;
-        if (ratioAt(high) <= config.target_ratio) {
-          low = high;
-        } else {
-          for (int i = 0; i < 48; ++i) {
-            const double mid = (low + high) / 2;
-            (ratioAt(mid) <= config.target_ratio ? low : high) = mid;
-          }
-        }
-        plan.resolved.decay_ratio = low;
-      }
+      if (config.target_ratio > 0) plan.resolved = solvePyramidTarget(config, n_layers, prompt_tokens);
       plan.layer_tokens = pyramidLengths(plan.resolved, n_layers, prompt_tokens);
       break;
   }

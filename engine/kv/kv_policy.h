@@ -34,8 +34,9 @@ struct KvPolicyConfig {
   double gen_decay_ratio = 0.1;    // g_l = (1 - gen_decay) (cos(pi l / L) + 1) / 2 + gen_decay
   double gen_compress_ratio = 0.9; // a chunk of exceed_length keeps max(int(exceed_length * ratio * g_l), 1)
   int64_t exceed_length = 16;
-  // > 0: the whole cache should land at this fraction of the full cache. pyramid solves the decay for it;
-  // streaming and h2o keep this fraction of the prompt in every layer (0: 0.5 for them, the decay for pyramid).
+  // > 0: the whole cache should land at this fraction of the full cache. pyramid solves the decay for it (and
+  // shrinks the recent window when even decay 0 keeps too much); streaming and h2o keep this fraction of the tokens
+  // seen in every layer (0: 0.5 for them; pyramid then uses decay_ratio as given).
   double target_ratio = 0;
   int64_t max_layer_tokens = 0;    // > 0: no layer holds more rows, however long generation runs
 };
@@ -50,7 +51,7 @@ int64_t decodeChunkKeep(const KvPolicyConfig& config, int64_t layer, int64_t n_l
 
 // Rows of the recent window for a prompt of n tokens (1 + R, at most n).
 int64_t recentWindow(const KvPolicyConfig& config, int64_t prompt_tokens);
-// Rows every layer of streaming/h2o keeps for a prompt of n tokens (n when compression would not pay).
+// Rows every layer of streaming/h2o keeps once n tokens have been seen: the target share, at least min_context.
 int64_t uniformBudget(const KvPolicyConfig& config, int64_t prompt_tokens);
 
 // The selection after one pyramid layer: how many of `context` candidate tokens (outside the recent window) go on.

@@ -162,4 +162,56 @@ std::string requireString(const Napi::CallbackInfo& info, size_t index, const ch
   return info[index].As<Napi::String>().Utf8Value();
 }
 
+KvPolicyConfig kvPolicyFromJs(const Napi::Value& value) {
+  Napi::Env env = value.Env();
+  KvPolicyConfig config;
+  if (value.IsUndefined() || value.IsNull()) return config;
+  if (!value.IsObject()) throw Napi::TypeError::New(env, "option kv must be an object");
+  Napi::Object options = value.As<Napi::Object>();
+  Napi::Value policy = options.Get("policy");
+  try {
+    if (!policy.IsUndefined() && !policy.IsNull()) {
+      if (!policy.IsString()) throw Napi::TypeError::New(env, "option kv.policy must be a string");
+      config.kind = parseKvPolicy(policy.As<Napi::String>().Utf8Value());
+    }
+    const auto count = [&](const char* key, int64_t fallback) {
+      return static_cast<int64_t>(numberOption(options, key, static_cast<double>(fallback)));
+    };
+    config.target_ratio = numberOption(options, "targetRatio", config.target_ratio);
+    config.recent_ratio = numberOption(options, "recentRatio", config.recent_ratio);
+    config.decay_ratio = numberOption(options, "decayRatio", config.decay_ratio);
+    config.layer_interval = count("layerInterval", config.layer_interval);
+    config.min_context = count("minContext", config.min_context);
+    config.sink_tokens = count("sinkTokens", config.sink_tokens);
+    config.distance_weight = numberOption(options, "distanceWeight", config.distance_weight);
+    config.decode_compression = boolOption(options, "decodeCompression", config.decode_compression);
+    config.gen_decay_ratio = numberOption(options, "genDecayRatio", config.gen_decay_ratio);
+    config.gen_compress_ratio = numberOption(options, "genCompressRatio", config.gen_compress_ratio);
+    config.exceed_length = count("exceedLength", config.exceed_length);
+    config.max_layer_tokens = count("maxLayerTokens", config.max_layer_tokens);
+    validateKvPolicy(config);
+  } catch (const std::invalid_argument& e) {
+    throw Napi::Error::New(env, e.what());
+  }
+  return config;
+}
+
+Napi::Object kvPolicyToJs(Napi::Env env, const KvPolicyConfig& config) {
+  Napi::Object result = Napi::Object::New(env);
+  result.Set("policy", kvPolicyName(config.kind));
+  result.Set("targetRatio", config.target_ratio);
+  result.Set("recentRatio", config.recent_ratio);
+  result.Set("decayRatio", config.decay_ratio);
+  result.Set("layerInterval", static_cast<double>(config.layer_interval));
+  result.Set("minContext", static_cast<double>(config.min_context));
+  result.Set("sinkTokens", static_cast<double>(config.sink_tokens));
+  result.Set("distanceWeight", config.distance_weight);
+  result.Set("decodeCompression", config.decode_compression);
+  result.Set("genDecayRatio", config.gen_decay_ratio);
+  result.Set("genCompressRatio", config.gen_compress_ratio);
+  result.Set("exceedLength", static_cast<double>(config.exceed_length));
+  result.Set("maxLayerTokens", static_cast<double>(config.max_layer_tokens));
+  return result;
+}
+
 }  // namespace pc::napi

@@ -7,6 +7,7 @@
 #include <vector>
 
 #include "engine/gguf.h"
+#include "engine/kv/kv_policy.h"
 #include "engine/llama_config.h"
 #include "engine/tokenizer.h"
 
@@ -29,5 +30,11 @@ double numberOption(const Napi::Object& options, const char* key, double fallbac
 bool boolOption(const Napi::Object& options, const char* key, bool fallback);
 std::vector<std::string> stringsOption(const Napi::Object& options, const char* key);
 std::string requireString(const Napi::CallbackInfo& info, size_t index, const char* what);
+
+// {policy, targetRatio, recentRatio, decayRatio, layerInterval, minContext, sinkTokens, distanceWeight,
+//  decodeCompression, genDecayRatio, genCompressRatio, exceedLength, maxLayerTokens}; absent keys keep defaults.
+// Out-of-range values throw an Error naming the option.
+KvPolicyConfig kvPolicyFromJs(const Napi::Value& value);
+Napi::Object kvPolicyToJs(Napi::Env env, const KvPolicyConfig& config);
 
 }  // namespace pc::napi

@@ -22,6 +22,8 @@ Napi::Object kvStatsToJs(Napi::Env env, const KvStats& stats) {
   result.Set("bytes", static_cast<double>(stats.bytes));
   result.Set("fullBytes", static_cast<double>(stats.full_bytes));
   result.Set("tokens", static_cast<double>(stats.tokens));
+  result.Set("decayRatio", stats.decay_ratio);
+  result.Set("recentRatio", stats.recent_ratio);
   Napi::Array layers = Napi::Array::New(env, stats.layers.size());
   for (size_t l = 0; l < stats.layers.size(); ++l) {
     Napi::Object layer = Napi::Object::New(env);
@@ -170,6 +172,7 @@ Napi::Function SessionWrap::defineClass(Napi::Env env) {
                      {
                          InstanceMethod<&SessionWrap::generate>("generate"),
                          InstanceMethod<&SessionWrap::evaluate>("evaluate"),
+                         InstanceMethod<&SessionWrap::logProbs>("logProbs"),
                          InstanceMethod<&SessionWrap::kvStats>("kvStats"),
                          InstanceMethod<&SessionWrap::cancel>("cancel"),
                          InstanceMethod<&SessionWrap::dispose>("dispose"),
@@ -181,6 +184,7 @@ Napi::Value SessionWrap::create(const Napi::CallbackInfo& info, std::shared_ptr<
   SessionOptions parsed;
   parsed.context_size = static_cast<int64_t>(numberOption(options, "contextSize", 0));
   parsed.threads = static_cast<int>(numberOption(options, "threads", 0));
+  parsed.kv = kvPolicyFromJs(options.Get("kv"));
   return PromiseWorker<std::shared_ptr<SessionState>>::start(
       info.Env(),
       [model = std::move(model), parsed] {
@@ -256,6 +260,29 @@ Napi::Value SessionWrap::evaluate(const Napi::CallbackInfo& info) {
       [](Napi::Env env, std::vector<float>& logits) -> Napi::Value {
         Napi::Float32Array array = Napi::Float32Array::New(env, logits.size());
         std::copy(logits.begin(), logits.end(), array.Data());
+        return array;
+      });
+}
+
+// logProbs(tokens, context) -> Promise<Float64Array>: log p(tokens[t] | tokens[0, t)) for t in [context, n), the
+// first `context` tokens prefilled as one prompt and the rest fed as generation would, under the session's policy.
+Napi::Value SessionWrap::logProbs(const Napi::CallbackInfo& info) {
+  Napi::Env env = info.Env();
+  if (info.Length() < 2 || !info[1].IsNumber()) throw Napi::TypeError::New(env, "logProbs(tokens, context) needs a context length");
+  std::vector<TokenId> tokens = tokensFromJs(info[0], "tokens");
+  const auto context = static_cast<int64_t>(info[1].As<Napi::Number>().DoubleValue());
+  auto state = claim(env);
+  return PromiseWorker<std::vector<double>>::start(
+      env,
+      [state, tokens = std::move(tokens), context] {
+        BusyRelease release{state};
+        std::vector<double> result = state->session->logProbs(tokens, context, &state->cancel);
+        snapshotStats(*state);
+        return result;
+      },
+      [](Napi::Env env, std::vector<double>& values) -> Napi::Value {
+        Napi::Float64Array array = Napi::Float64Array::New(env, values.size());
+        std::copy(values.begin(), values.end(), array.Data());
         return array;
       });
 }

@@ -52,6 +52,7 @@ class SessionWrap : public Napi::ObjectWrap<SessionWrap> {
 
   Napi::Value generate(const Napi::CallbackInfo& info);
   Napi::Value evaluate(const Napi::CallbackInfo& info);
+  Napi::Value logProbs(const Napi::CallbackInfo& info);
   Napi::Value kvStats(const Napi::CallbackInfo& info);
   Napi::Value cancel(const Napi::CallbackInfo& info);
   Napi::Value dispose(const Napi::CallbackInfo& info);

@@ -4,6 +4,8 @@ import {
   loadAddon,
   type ChatTurn,
   type InfillOrder,
+  type KvPlan,
+  type KvPolicyOptions,
   type KvStats,
   type NativeGenerateResult,
   type NativeModel,
@@ -66,6 +68,11 @@ export class Session {
     return this.exclusive(options.signal, () => this.native.evaluate(tokens, { logits: options.logits ?? "last" }));
   }
 
+  /** Teacher-forced log-probabilities of tokens[context..] under the session's KV policy. */
+  logProbs(tokens: Int32Array | number[], context: number, options: { signal?: AbortSignal } = {}): Promise<Float64Array> {
+    return this.exclusive(options.signal, () => this.native.logProbs(tokens, context));
+  }
+
   private async exclusive<T>(signal: AbortSignal | undefined, request: () => Promise<T>): Promise<T> {
     if (this.busy) throw new Error("the session is busy with another request");
     signal?.throwIfAborted();
@@ -89,6 +96,11 @@ export class Session {
   }
 }
 
+/** What a KV policy keeps, computed without a model. */
+export function planKv(options: { layers: number; kvDim: number; tokens: number; kv?: KvPolicyOptions }): KvPlan {
+  return loadAddon().planKv(options);
+}
+
 export class Model {
   private constructor(private readonly native: NativeModel) {}
 
@@ -110,6 +122,12 @@ export class Model {
 
   async createSession(options: SessionOptions = {}): Promise<Session> {
     return new Session(this.native, await this.native.createSession(options));
+  }
+
+  /** What `kv` keeps for a prompt of `tokens` tokens in this model. */
+  planKv(tokens: number, kv: KvPolicyOptions = {}): KvPlan {
+    const config = this.native.info.config;
+    return planKv({ layers: config.layers, kvDim: config.kvHeads * config.headDim, tokens, kv });
   }
 
   dispose(): void {

@@ -79,12 +79,47 @@ export interface KvLayerStats {
   bytes: number;
 }
 
+export type KvPolicyName = "full" | "pyramid" | "streaming" | "h2o";
+
+/** A KV cache policy and its hyperparameters (PYRAMIDINFER.md); absent keys take the reference's 7B defaults. */
+export interface KvPolicyOptions {
+  policy?: KvPolicyName;
+  /** > 0: the whole cache lands at this fraction of the full one (pyramid solves the decay; streaming/h2o keep it per layer). */
+  targetRatio?: number;
+  recentRatio?: number;
+  decayRatio?: number;
+  layerInterval?: number;
+  minContext?: number;
+  sinkTokens?: number;
+  distanceWeight?: number;
+  decodeCompression?: boolean;
+  genDecayRatio?: number;
+  genCompressRatio?: number;
+  exceedLength?: number;
+  /** > 0: no layer ever holds more rows (bounds memory in long generations). */
+  maxLayerTokens?: number;
+}
+
 export interface KvStats {
-  policy: string;
+  policy: KvPolicyName;
   bytes: number;
   fullBytes: number;
   tokens: number;
+  /** pyramid: the schedule in use (targetRatio solved for the last prompt). */
+  decayRatio: number;
+  recentRatio: number;
   perLayer: KvLayerStats[];
+}
+
+export interface KvPlan {
+  policy: KvPolicyName;
+  tokens: number;
+  /** The configuration with targetRatio resolved into the decay it needs. */
+  config: Required<KvPolicyOptions>;
+  perLayer: KvLayerStats[];
+  bytes: number;
+  fullBytes: number;
+  ratio: number;
 }
 
 export interface GenerationTimings {
@@ -125,6 +160,8 @@ export interface SessionOptions {
   contextSize?: number;
   /** Threads for this session's computation; defaults to the hardware threads. */
   threads?: number;
+  /** The KV cache policy; full by default. */
+  kv?: KvPolicyOptions;
 }
 
 export interface NativeSession {
@@ -135,6 +172,8 @@ export interface NativeSession {
     onToken?: (token: number | null, text: string) => void,
   ): Promise<NativeGenerateResult>;
   evaluate(tokens: Int32Array | number[], options?: { logits?: "last" | "all" }): Promise<Float32Array>;
+  /** log p(tokens[t] | tokens[0, t)) for t >= context: the context prefilled as one prompt, the rest fed as generation would. */
+  logProbs(tokens: Int32Array | number[], context: number): Promise<Float64Array>;
   /** The cache after the last finished request. */
   kvStats(): KvStats;
   /** Stops the running request within one token. */
@@ -157,6 +196,8 @@ export interface NativeModel {
 export interface NativeAddon {
   inspect(modelPath: string): Promise<GgufInspection>;
   loadModel(modelPath: string): Promise<NativeModel>;
+  /** What a policy keeps for a prompt of `tokens` tokens in a model of `layers` layers and `kvDim` key width. */
+  planKv(options: { layers: number; kvDim: number; tokens: number; kv?: KvPolicyOptions }): KvPlan;
 }
 
 /** The folder holding this package's package.json, found upwards from this module (bundled or not). */

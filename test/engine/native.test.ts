@@ -10,6 +10,7 @@ const SUITES = [
   "engine/prompt_test",
   "engine/sampler_test",
   "engine/session_test",
+  "engine/kv_policy_test",
   "kernels/weight_kernels_test",
   "kernels/kquant_kernels_test",
   "kernels/thread_pool_test",
