@@ -1,14 +1,30 @@
-// `pyramid-coder bench`: our engine and llama.cpp (through node-llama-cpp's prebuilt CPU binaries) on the same GGUF
-// in one run, with llama-bench's conventions: pp = prompt tokens processed in one batch after `depth` tokens of
-// context, tg = tokens generated one at a time after `depth` tokens; random tokens; the median of the repetitions.
+// `pyramid-coder bench`: our engine (under one or more KV policies) and llama.cpp (through node-llama-cpp's prebuilt
+// CPU binaries) on the same GGUF in one run; random tokens; the median of the repetitions. Two conventions:
+// - llama-bench's (default): pp = prompt tokens processed in one batch after `depth` tokens already cached, tg =
+//   tokens generated one at a time after `depth` tokens.
+// - whole prompt (`wholePrompt`): pp = a prompt of depth + pp tokens prefilled from an empty cache, reported as
+//   (depth + pp) / time; tg = tokens generated after that prompt. PyramidInfer compresses a prompt as a whole, so
+//   this is the convention under which policies compare: a cached depth would already be compressed.
 import path from "node:path";
 
 import { fileTypeName } from "./core/model-type";
 import { median } from "./core/stats";
 import { Model } from "./host/engine";
-import { loadAddon } from "./host/native";
+import { loadAddon, type KvPolicyOptions } from "./host/native";
 
 export type BenchEngine = "pyramid-coder" | "llama.cpp";
+
+export interface BenchPolicy {
+  /** The row's policy column, e.g. "pyramid@0.45". */
+  label: string;
+  kv: KvPolicyOptions;
+}
+
+/** The row label of a policy: its name, with the target ratio when one is set. */
+export function policyLabel(kv: KvPolicyOptions): string {
+  const name = kv.policy ?? "full";
+  return kv.targetRatio ? `${name}@${kv.targetRatio}` : name;
+}
 
 export interface BenchOptions {
   modelPath: string;
@@ -18,7 +34,9 @@ export interface BenchOptions {
   threads: number;
   repetitions: number;
   engines: BenchEngine[];
-  policy: string;
+  /** Our engine runs once per policy (default: full). */
+  policies?: BenchPolicy[];
+  wholePrompt?: boolean;
   /** llama.cpp's flash attention: node-llama-cpp's default "auto", or forced on or off. */
   llamaFlashAttention?: "auto" | boolean;
 }
@@ -58,14 +76,36 @@ interface Measured {
   kvFullBytes: number;
 }
 
-async function benchOurs(model: Model, options: BenchOptions, depth: number, tokens: number[]): Promise<Measured[]> {
+async function benchOurs(model: Model, options: BenchOptions, kv: KvPolicyOptions, depth: number, tokens: number[]): Promise<Measured[]> {
   const context = tokens.slice(0, depth);
   const promptBatch = tokens.slice(depth, depth + options.pp);
-  const session = await model.createSession({ contextSize: depth + options.pp + options.tg + 1, threads: options.threads });
+  const sessionOptions = { contextSize: depth + options.pp + options.tg + 1, threads: options.threads, kv };
+  const runs: Measured[] = [];
+  if (options.wholePrompt) {
+    // Warm-up pages the weights in; then each repetition prefills the whole prompt in a fresh session.
+    const warm = await model.createSession(sessionOptions);
+    await warm.generate({ tokens: promptBatch.slice(0, 8) }, { maxTokens: 2, ignoreEos: true }).finally(() => warm.dispose());
+    for (let rep = 0; rep < options.repetitions; rep++) {
+      const session = await model.createSession(sessionOptions);
+      try {
+        const result = await session.generate({ tokens: [...context, ...promptBatch] }, { maxTokens: options.tg, ignoreEos: true });
+        // genMs runs from the first sampled token: it covers the genTokens - 1 decodes after it.
+        runs.push({
+          ppTokS: (depth + options.pp) / (result.timings.promptMs / 1000),
+          tgTokS: (result.timings.genTokens - 1) / (result.timings.genMs / 1000),
+          kvBytes: result.kv.bytes,
+          kvFullBytes: result.kv.fullBytes,
+        });
+      } finally {
+        session.dispose();
+      }
+    }
+    return runs;
+  }
+  const session = await model.createSession(sessionOptions);
   try {
     // Warm-up: page the weights in, and fill the context once; every repetition reuses it.
     await session.generate({ tokens: [...context, tokens[tokens.length - 1]] }, { maxTokens: 2, ignoreEos: true });
-    const runs: Measured[] = [];
     for (let rep = 0; rep < options.repetitions; rep++) {
       const pp = await session.generate({ tokens: [...context, ...promptBatch] }, { maxTokens: 0 });
       if (pp.timings.reusedTokens !== depth) throw new Error(`benchmark expected ${depth} reused tokens, got ${pp.timings.reusedTokens}`);
@@ -110,19 +150,22 @@ async function benchLlamaCpp(options: BenchOptions, depth: number, tokens: numbe
     await sequence.eraseContextTokenRanges([{ start: depth, end: depth + 1 }]);
     const runs: Measured[] = [];
     for (let rep = 0; rep < options.repetitions; rep++) {
+      // Whole prompt: from an empty cache, the depth tokens included; otherwise after the cached depth.
+      if (options.wholePrompt) await sequence.eraseContextTokenRanges([{ start: 0, end: sequence.nextTokenIndex }]);
+      const prompt = options.wholePrompt ? [...depthTokens, ...promptBatch] : promptBatch;
       let start = performance.now();
-      await sequence.evaluateWithoutGeneratingNewTokens(promptBatch);
+      await sequence.evaluateWithoutGeneratingNewTokens(prompt);
       const ppMs = performance.now() - start;
-      await sequence.eraseContextTokenRanges([{ start: depth, end: depth + options.pp }]);
+      if (!options.wholePrompt) await sequence.eraseContextTokenRanges([{ start: depth, end: depth + options.pp }]);
 
       start = performance.now();
-      const generator = sequence.evaluate([extraToken], { temperature: 0 });
+      const generator = sequence.evaluate([options.wholePrompt ? promptBatch[promptBatch.length - 1] : extraToken], { temperature: 0 });
       let decodes = 0;
       while (decodes < options.tg && !(await generator.next()).done) decodes++;
       await generator.return();
       const tgMs = performance.now() - start;
-      await sequence.eraseContextTokenRanges([{ start: depth, end: sequence.nextTokenIndex }]);
-      runs.push({ ppTokS: options.pp / (ppMs / 1000), tgTokS: decodes / (tgMs / 1000), kvBytes: NaN, kvFullBytes: NaN });
+      if (!options.wholePrompt) await sequence.eraseContextTokenRanges([{ start: depth, end: sequence.nextTokenIndex }]);
+      runs.push({ ppTokS: prompt.length / (ppMs / 1000), tgTokS: decodes / (tgMs / 1000), kvBytes: NaN, kvFullBytes: NaN });
     }
     return runs;
   } finally {
@@ -142,24 +185,26 @@ export async function* runBench(options: BenchOptions): AsyncGenerator<BenchRow>
     for (const depth of options.depths) {
       const tokens = randomTokens(depth + options.pp + 1, vocab, 1234 + depth);
       for (const engine of options.engines) {
-        const runs = engine === "pyramid-coder" ? await benchOurs(model, options, depth, tokens) : await benchLlamaCpp(options, depth, tokens);
-        // llama.cpp keeps a full f16 cache: its bytes are the full cache's for the same tokens.
-        const tokensHeld = depth + options.tg;
-        const fullBytes = kvBytesPerToken * tokensHeld;
-        yield {
-          engine,
-          model: name,
-          type,
-          policy: engine === "llama.cpp" ? "full" : options.policy,
-          threads: options.threads,
-          depth,
-          pp: options.pp,
-          tg: options.tg,
-          pp_tok_s: median(runs.map((r) => r.ppTokS)),
-          tg_tok_s: median(runs.map((r) => r.tgTokS)),
-          kv_bytes: engine === "llama.cpp" ? fullBytes : median(runs.map((r) => r.kvBytes)),
-          kv_full_bytes: engine === "llama.cpp" ? fullBytes : median(runs.map((r) => r.kvFullBytes)),
-        };
+        const policies = engine === "llama.cpp" ? [{ label: "full", kv: {} }] : (options.policies ?? [{ label: "full", kv: {} }]);
+        for (const policy of policies) {
+          const runs = engine === "pyramid-coder" ? await benchOurs(model, options, policy.kv, depth, tokens) : await benchLlamaCpp(options, depth, tokens);
+          // llama.cpp keeps a full f16 cache: its bytes are the full cache's for the same tokens.
+          const fullBytes = kvBytesPerToken * (depth + (options.wholePrompt ? options.pp : 0) + options.tg);
+          yield {
+            engine,
+            model: name,
+            type,
+            policy: policy.label,
+            threads: options.threads,
+            depth,
+            pp: options.pp,
+            tg: options.tg,
+            pp_tok_s: median(runs.map((r) => r.ppTokS)),
+            tg_tok_s: median(runs.map((r) => r.tgTokS)),
+            kv_bytes: engine === "llama.cpp" ? fullBytes : median(runs.map((r) => r.kvBytes)),
+            kv_full_bytes: engine === "llama.cpp" ? fullBytes : median(runs.map((r) => r.kvFullBytes)),
+          };
+        }
       }
     }
   } finally {
@@ -169,16 +214,21 @@ export async function* runBench(options: BenchOptions): AsyncGenerator<BenchRow>
 
 export function formatBenchTable(rows: BenchRow[]): string {
   const lines = [
-    "| engine | model | type | policy | threads | depth | pp tok/s | tg tok/s | KV bytes | vs llama.cpp pp | vs llama.cpp tg |",
-    "|---|---|---|---|---|---|---|---|---|---|---|",
+    "| engine | model | type | policy | threads | depth | pp tok/s | tg tok/s | KV bytes | KV of full | vs llama.cpp pp | vs llama.cpp tg | vs our full pp | vs our full tg |",
+    "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|",
   ];
   for (const row of rows) {
-    const reference = rows.find((r) => r.engine === "llama.cpp" && r.depth === row.depth && r.model === row.model);
+    const peer = (engine: BenchEngine, policy: string) =>
+      rows.find((r) => r.engine === engine && r.policy === policy && r.depth === row.depth && r.model === row.model);
     const ratio = (ours: number, theirs?: number) => (theirs ? `${(ours / theirs).toFixed(2)}x` : "");
+    const ours = row.engine === "pyramid-coder";
+    const llama = ours ? peer("llama.cpp", "full") : undefined;
+    const full = ours && row.policy !== "full" ? peer("pyramid-coder", "full") : undefined;
     lines.push(
       `| ${row.engine} | ${row.model} | ${row.type} | ${row.policy} | ${row.threads} | ${row.depth} | ${row.pp_tok_s.toFixed(1)} | ` +
-        `${row.tg_tok_s.toFixed(2)} | ${(row.kv_bytes / 2 ** 20).toFixed(1)} MiB | ` +
-        `${row.engine === "llama.cpp" ? "" : ratio(row.pp_tok_s, reference?.pp_tok_s)} | ${row.engine === "llama.cpp" ? "" : ratio(row.tg_tok_s, reference?.tg_tok_s)} |`,
+        `${row.tg_tok_s.toFixed(2)} | ${(row.kv_bytes / 2 ** 20).toFixed(1)} MiB | ${((100 * row.kv_bytes) / row.kv_full_bytes).toFixed(1)}% | ` +
+        `${ratio(row.pp_tok_s, llama?.pp_tok_s)} | ${ratio(row.tg_tok_s, llama?.tg_tok_s)} | ` +
+        `${ratio(row.pp_tok_s, full?.pp_tok_s)} | ${ratio(row.tg_tok_s, full?.tg_tok_s)} |`,
     );
   }
   return lines.join("\n");

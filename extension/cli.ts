@@ -207,7 +207,6 @@ async function bench(options: Options): Promise<void> {
     threads: integer(options, "threads", 2, 1),
     repetitions: integer(options, "repetitions", 3, 1),
     engines: engines as BenchEngine[],
-    policy: "full",
   })) {
     rows.push(row);
     if (options.json) process.stdout.write(JSON.stringify(row) + "\n");
