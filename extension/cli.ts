@@ -3,12 +3,13 @@
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 
-import { formatBenchTable, runBench, type BenchEngine, type BenchRow } from "./bench";
+import { formatBenchTable, policyLabel, runBench, type BenchEngine, type BenchRow } from "./bench";
 import { explainRequest, languageOfPath } from "./core/explain-prompt";
+import { KV_FLAG_OPTIONS, KvFlagError, parseKvFlags } from "./core/kv-flags";
 import { perplexity } from "./core/perplexity";
 import { linesOf, parseFilePosition, parseFileRange, splitAtPosition } from "./core/text-position";
-import { Model, type GenerateOptions } from "./host/engine";
-import { demoModelPath, loadAddon, type MetadataValue } from "./host/native";
+import { Model, planKv, type GenerateOptions, type GenerateResult, type Session } from "./host/engine";
+import { demoModelPath, loadAddon, type KvPolicyOptions, type MetadataValue } from "./host/native";
 
 class UsageError extends Error {}
 
@@ -18,16 +19,25 @@ commands:
   generate   --prompt TEXT [--max-tokens N] [--temperature T] [--json]   continue plain text (BOS added)
   complete   FILE:LINE:COL [--fim spm|psm] [--max-tokens N] [--json]      fill in at that point of the file
   explain    FILE[:START-END] [--max-tokens N]                             explain code (Instruct chat template)
-  perplexity --file F [--ctx N] [--json]                                   perplexity of BOS + the first N-1 tokens
+  perplexity --file F [--ctx N] [--json]       BOS + the first N-1 tokens; the first half is context, the rest scored
   bench      [--pp 512] [--tg 128] [--depth 0,4096] [--threads N] [--repetitions 3] [--engines pyramid-coder,llama.cpp]
-             [--llama-flash-attention auto|on|off] [--json]
+             [--policy full,pyramid,...] [--whole-prompt] [--llama-flash-attention auto|on|off] [--json]
+  plan       --tokens N                                                    per-layer KV a policy keeps, as JSON
   inspect    [--full]                                                      metadata and tensor table as JSON
   tokenize   [--special] [--no-bos] TEXT                                   token ids as JSON (TEXT "-" reads stdin)
 
 common options:
   --model M        a GGUF file (default: $PYRAMID_CODER_MODEL, then the demo model shipped with the package)
   --threads N      compute threads (default: all)      --ctx N   context size in tokens (default: the model's)
-  sampling: --temperature T (0 = greedy, the default) --top-k K --top-p P --min-p P --repeat-penalty R --seed S --stop S`;
+  sampling: --temperature T (0 = greedy, the default) --top-k K --top-p P --min-p P --repeat-penalty R --seed S --stop S
+
+KV cache policy (generate, complete, explain, perplexity, bench, plan; bench takes a comma list, e.g. full,pyramid):
+  --policy full|pyramid|streaming|h2o   full (the default) keeps every token and ignores the flags below
+  --target-ratio R      the cache at this fraction of the full one: pyramid solves its decay for it, streaming and
+                        h2o keep that share of every layer (0.5 when not given)
+  --min-context N  --sink-tokens N  --max-layer-tokens N (no layer ever holds more rows)
+  pyramid: --recent-ratio R --decay-ratio R --layer-interval N --distance-weight W, and while generating
+           --no-decode-compression --gen-decay-ratio R --gen-compress-ratio R --exceed-length N`;
 
 const OPTIONS = {
   model: { type: "string" },
@@ -50,6 +60,9 @@ const OPTIONS = {
   repetitions: { type: "string" },
   engines: { type: "string" },
   "llama-flash-attention": { type: "string" },
+  "whole-prompt": { type: "boolean" },
+  tokens: { type: "string" },
+  ...KV_FLAG_OPTIONS,
   json: { type: "boolean" },
   full: { type: "boolean" },
   special: { type: "boolean" },
@@ -94,9 +107,26 @@ function samplingOptions(options: Options, maxTokens: number): GenerateOptions {
   return sampling;
 }
 
-async function withSession<T>(options: Options, body: (model: Model, session: Awaited<ReturnType<Model["createSession"]>>) => Promise<T>): Promise<T> {
+/**
+ * The KV policies the flags name, each already checked by the engine's plan (so a range error stops the command
+ * before any slow work, with the engine's message).
+ */
+function kvPolicies(options: Options): KvPolicyOptions[] {
+  const policies = parseKvFlags(options);
+  for (const kv of policies) planKv({ layers: 1, kvDim: 1, tokens: 0, kv });
+  return policies;
+}
+
+function kvPolicy(options: Options): KvPolicyOptions {
+  const policies = kvPolicies(options);
+  if (policies.length !== 1) throw new UsageError("only bench takes several policies in --policy");
+  return policies[0];
+}
+
+async function withSession<T>(options: Options, body: (model: Model, session: Session, kv: KvPolicyOptions) => Promise<T>): Promise<T> {
+  const kv = kvPolicy(options);
   const model = await Model.load(modelPath(options));
-  const sessionOptions: { threads?: number; contextSize?: number } = {};
+  const sessionOptions: { threads?: number; contextSize?: number; kv: KvPolicyOptions } = { kv };
   if (options.threads !== undefined) sessionOptions.threads = integer(options, "threads", 0, 1);
   if (options.ctx !== undefined) sessionOptions.contextSize = integer(options, "ctx", 0, 1);
   const session = await model.createSession(sessionOptions);
@@ -105,7 +135,7 @@ async function withSession<T>(options: Options, body: (model: Model, session: Aw
   const onInterrupt = () => abort.abort();
   process.once("SIGINT", onInterrupt);
   try {
-    return await body(model, session);
+    return await body(model, session, kv);
   } finally {
     process.removeListener("SIGINT", onInterrupt);
     session.dispose();
@@ -113,9 +143,10 @@ async function withSession<T>(options: Options, body: (model: Model, session: Aw
   }
 }
 
-function printResult(json: boolean, result: { tokens: Int32Array; text: string; stopReason: string; timings: object }) {
+function printResult(json: boolean, result: GenerateResult) {
   if (json) {
-    process.stdout.write(JSON.stringify({ tokens: Array.from(result.tokens), text: result.text, stopReason: result.stopReason, timings: result.timings }) + "\n");
+    const { tokens, text, stopReason, timings, kv } = result;
+    process.stdout.write(JSON.stringify({ tokens: Array.from(tokens), text, stopReason, timings, kv }) + "\n");
   } else {
     process.stdout.write("\n");
   }
@@ -168,19 +199,32 @@ async function perplexityCommand(options: Options): Promise<void> {
   if (!options.file) throw new UsageError("perplexity needs --file F");
   const text = readFileSync(options.file, "utf8");
   const ctx = integer(options, "ctx", 512, 2);
-  await withSession(options, async (model, session) => {
+  await withSession(options, async (model, session, kv) => {
     const body = await model.tokenize(text, { addBos: false });
     const bos = model.info.tokens.bos;
     if (bos === null) throw new Error("the model has no BOS token");
     const tokens = [bos, ...Array.from(body.subarray(0, ctx - 1))];
-    if (tokens.length < 2) throw new Error(`${options.file} has no tokens to predict`);
-    const logits = await session.evaluate(tokens, { logits: "all" });
-    const ppl = perplexity(logits, model.info.config.vocabSize, tokens);
-    const kv = session.kvStats();
-    if (options.json) {
-      process.stdout.write(JSON.stringify({ ppl, tokens: tokens.length, kv_bytes: kv.bytes, kv_full_bytes: kv.fullBytes }) + "\n");
+    // llama.cpp's perplexity convention: the first half of the window is context, the tokens after it are scored.
+    // Under every policy the same tokens are scored, so the numbers compare; a compressing policy compresses the
+    // context as a prompt and then meets the scored tokens one at a time, as in generation.
+    const context = Math.floor(tokens.length / 2) + 1;
+    const scored = tokens.length - context;
+    if (scored < 1) throw new Error(`${options.file} has too few tokens to score (${tokens.length} in the window)`);
+    let ppl: number;
+    if (kv.policy === "full") {
+      // One batch with every row's logits: the computation test/parity/perplexity.test.ts checks against llama.cpp.
+      const vocab = model.info.config.vocabSize;
+      const logits = await session.evaluate(tokens, { logits: "all" });
+      ppl = perplexity(logits.subarray((context - 1) * vocab), vocab, tokens.slice(context - 1));
     } else {
-      process.stdout.write(`perplexity ${ppl.toFixed(4)} over ${tokens.length - 1} predicted tokens\n`);
+      const logProbs = await session.logProbs(tokens, context);
+      ppl = Math.exp(-logProbs.reduce((sum, logProb) => sum + logProb, 0) / scored);
+    }
+    const cache = session.kvStats();
+    if (options.json) {
+      process.stdout.write(JSON.stringify({ ppl, tokens: tokens.length, kv_bytes: cache.bytes, kv_full_bytes: cache.fullBytes, scored }) + "\n");
+    } else {
+      process.stdout.write(`perplexity ${ppl.toFixed(4)} over ${scored} scored tokens after ${context} of context\n`);
     }
   });
 }
@@ -197,6 +241,7 @@ async function bench(options: Options): Promise<void> {
   });
   const flash = options["llama-flash-attention"] ?? "auto";
   if (flash !== "auto" && flash !== "on" && flash !== "off") throw new UsageError(`--llama-flash-attention takes auto, on or off`);
+  const policies = kvPolicies(options).map((kv) => ({ label: policyLabel(kv), kv }));
   const rows: BenchRow[] = [];
   for await (const row of runBench({
     llamaFlashAttention: flash === "auto" ? "auto" : flash === "on",
@@ -207,11 +252,25 @@ async function bench(options: Options): Promise<void> {
     threads: integer(options, "threads", 2, 1),
     repetitions: integer(options, "repetitions", 3, 1),
     engines: engines as BenchEngine[],
+    policies,
+    wholePrompt: options["whole-prompt"] ?? false,
   })) {
     rows.push(row);
     if (options.json) process.stdout.write(JSON.stringify(row) + "\n");
   }
   if (!options.json) process.stdout.write(formatBenchTable(rows) + "\n");
+}
+
+async function plan(options: Options): Promise<void> {
+  if (options.tokens === undefined) throw new UsageError("plan needs --tokens N");
+  const tokens = integer(options, "tokens", 0);
+  const kv = kvPolicy(options);
+  const model = await Model.load(modelPath(options));
+  try {
+    process.stdout.write(toJson(model.planKv(tokens, kv)) + "\n");
+  } finally {
+    model.dispose();
+  }
 }
 
 // Long arrays (the 32k-entry vocabulary) are summarised unless --full: their length and first entries.
@@ -291,6 +350,9 @@ async function main(argv: string[]): Promise<void> {
     case "bench":
       noPositionals();
       return bench(values);
+    case "plan":
+      noPositionals();
+      return plan(values);
     case "inspect":
       noPositionals();
       return inspect(values);
@@ -302,7 +364,7 @@ async function main(argv: string[]): Promise<void> {
 }
 
 main(process.argv.slice(2)).catch((error: unknown) => {
-  const usage = error instanceof UsageError;
+  const usage = error instanceof UsageError || error instanceof KvFlagError;
   process.stderr.write(`pyramid-coder: ${(error as Error).message}\n${usage ? "\n" + USAGE + "\n" : ""}`);
   process.exitCode = usage ? 2 : 1;
 });
