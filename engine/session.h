@@ -91,6 +91,7 @@ class Session {
   KvStats kvStats() const;
   int64_t contextSize() const { return context_size_; }
   const std::vector<TokenId>& tokens() const { return tokens_; }
+  const KvCache& cache() const { return cache_; }
   void reset();
 
  private:

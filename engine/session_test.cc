@@ -148,5 +148,40 @@ PC_TEST(kv_stats_count_every_layer_of_a_full_cache) {
   PC_CHECK_EQ(stats.bytes, stats.full_bytes);
 }
 
+PC_TEST(compressed_prefix_reuse_keeps_every_layer_s_rows_before_the_change) {
+  KvPolicyConfig pyramid;
+  pyramid.kind = KvPolicyKind::Pyramid;
+  pyramid.target_ratio = 0.7;
+  std::string text;
+  for (int i = 0; i < 40; ++i) text += "def f" + std::to_string(i) + "(x):\n    return x * " + std::to_string(i) + "\n\n";
+  const std::vector<TokenId> prompt = encode(text);
+  PC_CHECK(prompt.size() > 450);
+  Session session(demoModel(), options(512, 2, pyramid));
+  session.generate(std::vector<TokenId>(prompt.begin(), prompt.begin() + 440), greedy(2));
+  // Rows (positions and keys) each layer holds before position 400.
+  const auto rowsBefore = [&](int32_t limit) {
+    std::vector<std::vector<int32_t>> positions;
+    std::vector<std::vector<uint16_t>> keys;
+    for (int64_t l = 0; l < session.cache().layerCount(); ++l) {
+      const KvLayer& kv = session.cache().layer(l);
+      int64_t n = 0;
+      while (n < kv.length() && kv.positions()[n] < limit) ++n;
+      positions.emplace_back(kv.positions(), kv.positions() + n);
+      keys.emplace_back(kv.keys(), kv.keys() + n * kv.kvDim());
+    }
+    return std::make_pair(positions, keys);
+  };
+  const auto before = rowsBefore(400);
+  std::vector<TokenId> edited(prompt.begin(), prompt.begin() + 400);
+  edited.insert(edited.end(), prompt.begin() + 401, prompt.begin() + 450);
+  GenerateResult result = session.generate(edited, greedy(2));
+  PC_CHECK_EQ(result.timings.reused_tokens, 400);
+  const auto after = rowsBefore(400);
+  PC_CHECK(after.first == before.first);
+  PC_CHECK(after.second == before.second);
+  // The compressed layers really dropped rows before the change.
+  PC_CHECK(static_cast<int64_t>(before.first.back().size()) < 400);
+}
+
 }  // namespace
 }  // namespace pc
