@@ -38,7 +38,7 @@ async function main() {
     const shape = SHAPES[SHAPE_NAMES[shapeName] ?? (shapeName as keyof typeof SHAPES)];
     if (!shape) throw new Error(`unknown shape ${shapeName}: use ${Object.keys(SHAPE_NAMES).join(", ")}`);
     for (const type of values.types.split(",") as WeightType[]) {
-      const contextLength = Math.max(8192, ...depths.map((d) => d + Number(values.pp) + Number(values.tg) + 1));
+      const contextLength = Math.max(16384, ...depths.map((d) => d + Number(values.pp) + Number(values.tg) + 1));
       const modelPath = testModelPath({ ...shape, weightType: type, fill: "random-blocks", contextLength });
       for await (const row of runBench({
         modelPath,

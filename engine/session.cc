@@ -69,12 +69,23 @@ int64_t Session::reusePrefix(const std::vector<TokenId>& prompt, int64_t reserve
   size_t common = 0;
   const size_t limit = std::min(tokens_.size(), prompt.size() - 1);
   while (common < limit && tokens_[common] == prompt[common]) ++common;
-  const uint64_t growth = cache_.fullBytes(std::min(needed, context_size_)) - cache_.fullBytes(static_cast<int64_t>(common));
+  // The most the cache will hold for this request: pyramid drops tokens before deeper layers see them (the plan);
+  // streaming and h2o evict only after the whole prompt ran, so their prompt peaks at the full size; generated
+  // tokens count in full (bounded by the per-layer cap when one is set).
+  const KvPolicyConfig& kv = compressor_.config();
+  const int64_t layers = cache_.layerCount();
+  const auto prompt_tokens = static_cast<int64_t>(prompt.size());
+  const int64_t generated = std::max<int64_t>(0, std::min(needed, context_size_) - prompt_tokens);
+  int64_t rows = kv.kind == KvPolicyKind::Pyramid ? planKv(kv, layers, prompt_tokens).total_tokens : prompt_tokens * layers;
+  rows += kv.max_layer_tokens > 0 ? std::min(generated, kv.max_layer_tokens) * layers : generated * layers;
+  const uint64_t peak = static_cast<uint64_t>(rows) * cache_.fullBytes(1) / static_cast<uint64_t>(std::max<int64_t>(layers, 1));
+  const uint64_t kept = cache_.bytesBefore(static_cast<int32_t>(common));
+  const uint64_t growth = peak > kept ? peak - kept : 0;
   const uint64_t available = availableMemoryBytes();
   if (growth > available)
     throw std::runtime_error("the KV cache for " + std::to_string(std::min(needed, context_size_)) + " tokens needs " +
                              formatBytes(growth) + " more memory, but only " + formatBytes(available) +
-                             " is available: use a smaller context or a compressing KV policy");
+                             " is available: use a smaller context, a lower KV target ratio or a per-layer cap");
   cache_.truncateFrom(static_cast<int32_t>(common));
   compressor_.truncated(cache_);
   tokens_.assign(prompt.begin(), prompt.end());

@@ -67,6 +67,16 @@ uint64_t KvCache::bytes() const {
   return total;
 }
 
+uint64_t KvCache::bytesBefore(int32_t position) const {
+  uint64_t total = 0;
+  for (const KvLayer& layer : layers_) {
+    const int32_t* begin = layer.positions();
+    const auto rows = static_cast<uint64_t>(std::lower_bound(begin, begin + layer.length(), position) - begin);
+    total += rows * static_cast<uint64_t>(layer.rowBytes());
+  }
+  return total;
+}
+
 uint64_t KvCache::fullBytes(int64_t tokens) const {
   if (layers_.empty()) return 0;
   return static_cast<uint64_t>(tokens) * static_cast<uint64_t>(layers_[0].rowBytes()) * layers_.size();

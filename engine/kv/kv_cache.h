@@ -52,6 +52,8 @@ class KvCache {
   const KvLayer& layer(int64_t l) const { return layers_[static_cast<size_t>(l)]; }
 
   uint64_t bytes() const;
+  // Bytes of the rows at positions before `position` (what truncateFrom(position) keeps).
+  uint64_t bytesBefore(int32_t position) const;
   // Bytes a full cache needs for `tokens` tokens: every layer keeping every token.
   uint64_t fullBytes(int64_t tokens) const;
   void truncateFrom(int32_t position);

@@ -147,7 +147,7 @@ KvPlan planKv(const KvPolicyConfig& config, int64_t n_layers, int64_t prompt_tok
       plan.layer_tokens = pyramidLengths(plan.resolved, n_layers, prompt_tokens);
       break;
   }
-  if (config.max_layer_tokens > 0) {
+  if (config.max_layer_tokens > 0 && config.kind != KvPolicyKind::Full) {
     for (int64_t& length : plan.layer_tokens) length = std::min(length, config.max_layer_tokens);
   }
   for (int64_t length : plan.layer_tokens) plan.total_tokens += length;

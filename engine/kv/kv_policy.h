@@ -38,7 +38,7 @@ struct KvPolicyConfig {
   // shrinks the recent window when even decay 0 keeps too much); streaming and h2o keep this fraction of the tokens
   // seen in every layer (0: 0.5 for them; pyramid then uses decay_ratio as given).
   double target_ratio = 0;
-  int64_t max_layer_tokens = 0;    // > 0: no layer holds more rows, however long generation runs
+  int64_t max_layer_tokens = 0;    // > 0: no layer holds more rows, however long generation runs (not full)
 };
 
 // Throws std::invalid_argument naming the first out-of-range value.
