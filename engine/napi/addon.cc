@@ -23,7 +23,8 @@ Napi::Value inspect(const Napi::CallbackInfo& info) {
       [](Napi::Env env, std::shared_ptr<const GgufFile>& file) -> Napi::Value { return inspectionToJs(env, *file); });
 }
 
-// planKv({layers, kvDim, tokens, kv}) -> {policy, tokens, config, perLayer: [{tokens, bytes}], bytes, fullBytes, ratio}:
+// planKv({layers, kvDim, tokens, kv}) -> {policy, tokens, config, perLayer: [{tokens, bytes}], bytes, fullBytes, ratio,
+// targetReached}:
 // what a KV policy keeps for a prompt, without a model (cheap and synchronous; the settings preview uses it).
 Napi::Value planKvCall(const Napi::CallbackInfo& info) {
   Napi::Env env = info.Env();
@@ -56,6 +57,8 @@ Napi::Value planKvCall(const Napi::CallbackInfo& info) {
   result.Set("bytes", static_cast<double>(plan.total_tokens) * row_bytes);
   result.Set("fullBytes", static_cast<double>(tokens * layers) * row_bytes);
   result.Set("ratio", plan.ratio);
+  // A pyramid target can be out of reach (shallow models, short prompts): say so rather than pretend.
+  result.Set("targetReached", config.target_ratio <= 0 || plan.ratio <= config.target_ratio);
   return result;
 }
 

@@ -120,6 +120,8 @@ export interface KvPlan {
   bytes: number;
   fullBytes: number;
   ratio: number;
+  /** False when a targetRatio is set and even the strongest schedule keeps more (shallow models, short prompts). */
+  targetReached: boolean;
 }
 
 export interface GenerationTimings {

@@ -58,6 +58,7 @@ describe("PyramidInfer on a generated 32-layer model with the 7B defaults", () =
     const plan = model.planKv(n, { policy: "pyramid", targetRatio: 0.45 });
     expect(plan.ratio).toBeLessThanOrEqual(0.45);
     expect(plan.ratio).toBeGreaterThan(0.43);
+    expect(plan.targetReached).toBe(true);
     // The cap cuts the first layers (which keep nearly everything) below the solved schedule.
     expect(Math.max(...layerTokens(model.planKv(n, { policy: "pyramid", targetRatio: 0.45, maxLayerTokens: 1500 })))).toBe(1500);
     expect(result.kv.decayRatio).toBeCloseTo(plan.config.decayRatio, 12);
@@ -153,6 +154,15 @@ describe("compression against the full cache on the trained demo model", () => {
     expect(second.kv.tokens).toBe(expected.kv.tokens);
     session.dispose();
     fresh.dispose();
+  });
+
+  it("says when a pyramid target is out of reach of a shallow model", () => {
+    // 6 layers: layers 0 and 1 keep everything (s_0 = 1) and the cosine schedule is gentle, so 0.5 cannot be met.
+    const plan = model.planKv(448, { policy: "pyramid", targetRatio: 0.5 });
+    expect(plan.targetReached).toBe(false);
+    expect(plan.ratio).toBeGreaterThan(0.5);
+    expect(plan.config.decayRatio).toBe(0);
+    expect(model.planKv(448, { policy: "pyramid", targetRatio: 0.8 }).targetReached).toBe(true);
   });
 
   it("rejects logits for every position under a compressing policy, and bad options, with clear errors", async () => {
