@@ -12,7 +12,7 @@ import path from "node:path";
 import { parseArgs } from "node:util";
 
 import { Model, type GenerateResult, type Session } from "../extension/host/engine";
-import { demoModelPath, packageRoot, type KvPolicyName, type KvPolicyOptions } from "../extension/host/native";
+import { demoModelPath, packageRoot, type KvPlan, type KvPolicyName, type KvPolicyOptions } from "../extension/host/native";
 
 const CONTEXT_SIZE = 512; // the demo model's training window
 const THREADS = 2;
@@ -32,13 +32,14 @@ type Language = "python" | "javascript" | "c";
 
 interface SourceFile {
   language: Language;
+  /** Where it is found under its root (node_modules, the Python library, /usr/include): what the table names. */
+  name: string;
   path: string;
   text: string;
   tokens: Int32Array;
 }
 
 interface InfillCase {
-  file: string;
   /** The removed line, without its newline: the completion stops at "\n". */
   line: string;
   prefix: string;
@@ -66,12 +67,13 @@ interface PolicyRow {
 // pinned by package-lock.json; Python's standard library and glibc's headers follow the machine's versions, so
 // compare figures between machines with care. "Held-out" only means they were not picked for training: the demo
 // model's training corpus is not published, so we cannot prove it never saw them.
-function candidateFiles(): { language: Language; path: string }[] {
+function candidateFiles(): Omit<SourceFile, "text" | "tokens">[] {
   const stdlib = pythonStdlibDir();
   const modules = path.join(packageRoot(), "node_modules");
   return [
     ...["textwrap.py", "shlex.py", "queue.py", "csv.py", "glob.py", "fnmatch.py"].map((f) => ({
       language: "python" as const,
+      name: `${path.basename(stdlib)}/${f}`,
       path: path.join(stdlib, f),
     })),
     ...[
@@ -81,9 +83,10 @@ function candidateFiles(): { language: Language; path: string }[] {
       "js-yaml/lib/loader.js",
       "micromatch/index.js",
       "braces/lib/parse.js",
-    ].map((f) => ({ language: "javascript" as const, path: path.join(modules, f) })),
+    ].map((f) => ({ language: "javascript" as const, name: f, path: path.join(modules, f) })),
     ...["stdio.h", "string.h", "pthread.h", "regex.h", "unistd.h", "signal.h"].map((f) => ({
       language: "c" as const,
+      name: f,
       path: path.join("/usr/include", f),
     })),
   ];
@@ -174,17 +177,15 @@ async function infillCases(model: Model, prompter: Session, file: SourceFile, co
   const lines = file.text.split("\n");
   const code = codeParts(lines, file.language);
   const minDepthChars = (await model.detokenize(file.tokens.subarray(0, MIN_LINE_DEPTH_TOKENS + 1))).length;
-  const lineStarts: number[] = [];
-  lines.reduce((start, line) => (lineStarts.push(start), start + line.length + 1), 0);
-  const eligible = lines
-    .map((_, index) => index)
-    .filter(
-      (index) =>
-        lineStarts[index] >= minDepthChars &&
-        code[index].replace(/\s/g, "").length >= MIN_LINE_CHARS &&
-        lines.slice(index + 1).join("\n").trim().length > 0,
-    );
-  const picked = Array.from({ length: Math.min(count, eligible.length) }, (_, k) => eligible[Math.floor(((k + 0.5) * eligible.length) / count)]);
+  // A removed line needs text after it, or the infill has no suffix.
+  let lastTextLine = lines.length - 1;
+  while (lastTextLine > 0 && lines[lastTextLine].trim() === "") --lastTextLine;
+  const eligible: number[] = [];
+  for (let index = 0, start = 0; index < lastTextLine; start += lines[index].length + 1, ++index) {
+    if (start >= minDepthChars && code[index].replace(/\s/g, "").length >= MIN_LINE_CHARS) eligible.push(index);
+  }
+  const taken = Math.min(count, eligible.length);
+  const picked = Array.from({ length: taken }, (_, k) => eligible[Math.floor(((k + 0.5) * eligible.length) / taken)]);
   const cases: InfillCase[] = [];
   for (const index of picked) {
     const suffix = await leadingLinesWithin(model, lines.slice(index + 1), INFILL_SUFFIX_TOKENS);
@@ -198,7 +199,7 @@ async function infillCases(model: Model, prompter: Session, file: SourceFile, co
       if ((await promptLength(middle)) <= INFILL_PROMPT_TOKENS) high = middle;
       else low = middle + 1;
     }
-    cases.push({ file: file.path, line: lines[index], prefix: joinLines(lines.slice(low, index)), suffix });
+    cases.push({ line: lines[index], prefix: joinLines(lines.slice(low, index)), suffix });
   }
   return cases;
 }
@@ -295,9 +296,9 @@ async function measurePolicy(
 interface ReuseRow {
   label: string;
   cases: number;
-  /** Requests B that found none of A's tokens to reuse: must be 0, or the comparison measures nothing. */
-  notReused: number;
+  /** Means over requests B on the reused session: tokens found in the cache, of the prompt's. */
   reusedTokens: number;
+  promptTokens: number;
   sameCompletion: number;
   kvBytes: { reuse: number; fresh: number };
   promptMs: { reuse: number; fresh: number };
@@ -319,16 +320,17 @@ async function measureReuse(model: Model, cases: InfillCase[], kv: KvPolicyOptio
     session.dispose();
     fresh.push(await freshGenerate(model, kv, typed, infillCase.suffix));
   }
+  if (reused.some((r) => r.timings.reusedTokens === 0)) throw new Error(`${labelOf(kv)}: a typed request reused nothing of the previous one`);
   const row: ReuseRow = {
     label: labelOf(kv),
     cases: cases.length,
-    notReused: reused.filter((r) => r.timings.reusedTokens === 0).length,
     reusedTokens: mean(reused.map((r) => r.timings.reusedTokens)),
+    promptTokens: mean(reused.map((r) => r.timings.promptTokens)),
     sameCompletion: reused.filter((r, i) => r.text === fresh[i].text).length,
     kvBytes: { reuse: mean(reused.map((r) => r.kv.bytes)), fresh: mean(fresh.map((r) => r.kv.bytes)) },
     promptMs: { reuse: mean(reused.map((r) => r.timings.promptMs)), fresh: mean(fresh.map((r) => r.timings.promptMs)) },
   };
-  console.error(`reuse ${row.label}: ${row.sameCompletion}/${row.cases} identical to fresh, ${row.notReused} not reused`);
+  console.error(`reuse ${row.label}: ${row.sameCompletion}/${row.cases} identical to fresh, ${row.reusedTokens.toFixed(1)} of ${row.promptTokens.toFixed(1)} prompt tokens reused`);
   return row;
 }
 
@@ -338,6 +340,14 @@ function percent(share: number): string {
 
 function countShare(count: number, total: number): string {
   return `${count}/${total} (${percent(count / total)})`;
+}
+
+/** How many of a row's completions equal the full cache's (rows[0]) and the removed line. */
+function infillAgreement(row: PolicyRow, full: PolicyRow, cases: InfillCase[]) {
+  return {
+    sameAsFull: row.infill.value.filter((text, i) => text === full.infill.value[i]).length,
+    sameAsLine: row.infill.value.filter((text, i) => text === cases[i].line).length,
+  };
 }
 
 function formatQualityTable(rows: PolicyRow[], cases: InfillCase[]): string {
@@ -352,8 +362,7 @@ function formatQualityTable(rows: PolicyRow[], cases: InfillCase[]): string {
     "|---|---|---|---|---|---|---|---|",
   ];
   for (const row of rows) {
-    const sameAsFull = row.infill.value.filter((text, i) => text === full.infill.value[i]).length;
-    const sameAsLine = row.infill.value.filter((text, i) => text === cases[i].line).length;
+    const { sameAsFull, sameAsLine } = infillAgreement(row, full, cases);
     const change = row.perplexity.value / full.perplexity.value - 1;
     lines.push(
       `| ${row.label} | ${target(row)} | ${percent(row.perplexity.kvRatio)} | ${percent(row.infill.kvRatio)} | ` +
@@ -364,15 +373,30 @@ function formatQualityTable(rows: PolicyRow[], cases: InfillCase[]): string {
   return lines.join("\n");
 }
 
+/**
+ * What pyramid's target ratio solved to for an infill prompt: an unreachable target leaves it at its floor, with the
+ * decay at 0 and the recent window shrunk (to nothing at the floor), which the table's rows alone do not show.
+ */
+function formatPyramidPlans(plans: PyramidPlan[]): string {
+  return plans
+    .map(
+      ({ targetRatio, plan }) =>
+        `- pyramid@${targetRatio} on a ${INFILL_PROMPT_TOKENS}-token prompt: decay ${plan.config.decayRatio.toFixed(2)}, ` +
+        `recent window ${plan.config.recentRatio.toFixed(2)}, prefill KV ${percent(plan.ratio)} ` +
+        `(per layer ${plan.perLayer.map((layer) => layer.tokens).join(", ")})`,
+    )
+    .join("\n");
+}
+
 function formatReuseTable(rows: ReuseRow[]): string {
   const kib = (bytes: number) => `${(bytes / 1024).toFixed(1)} KiB`;
   const lines = [
-    "| policy | cases | reused tokens (mean) | B on reused cache = B fresh | KV, reused | KV, fresh | prompt ms, reused | prompt ms, fresh |",
+    "| policy | cases | reused / prompt tokens (mean) | B on reused cache = B fresh | KV, reused | KV, fresh | prompt ms, reused | prompt ms, fresh |",
     "|---|---|---|---|---|---|---|---|",
   ];
   for (const row of rows) {
     lines.push(
-      `| ${row.label} | ${row.cases} | ${row.reusedTokens.toFixed(1)} | ${countShare(row.sameCompletion, row.cases)} | ` +
+      `| ${row.label} | ${row.cases} | ${row.reusedTokens.toFixed(1)} / ${row.promptTokens.toFixed(1)} | ${countShare(row.sameCompletion, row.cases)} | ` +
         `${kib(row.kvBytes.reuse)} | ${kib(row.kvBytes.fresh)} | ${row.promptMs.reuse.toFixed(1)} | ${row.promptMs.fresh.toFixed(1)} |`,
     );
   }
@@ -387,13 +411,16 @@ async function main() {
       json: { type: "boolean", default: false },
     },
   });
+  const fileCount = Number(values.files);
+  const linesPerFile = Number(values.lines);
+  if (!(fileCount >= 1 && linesPerFile >= 1)) throw new Error("--files and --lines take a count of at least 1");
   const started = performance.now();
   const model = await Model.load(demoModelPath());
-  const files = await loadHeldOutFiles(model, Number(values.files));
+  const files = await loadHeldOutFiles(model, fileCount);
   const prompter = await model.createSession({ contextSize: CONTEXT_SIZE, threads: THREADS });
   const cases: InfillCase[] = [];
   for (const file of files) {
-    const fileCases = await infillCases(model, prompter, file, Number(values.lines));
+    const fileCases = await infillCases(model, prompter, file, linesPerFile);
     console.error(`${file.path}: ${file.tokens.length} tokens, ${fileCases.length} infill cases`);
     cases.push(...fileCases);
   }
@@ -422,52 +449,87 @@ async function main() {
   }
   const reuseRows: ReuseRow[] = [];
   for (const kv of REUSE_POLICIES) reuseRows.push(await measureReuse(model, cases, kv));
+  const pyramidPlans = NOMINAL_RATIOS.map((targetRatio) => ({ targetRatio, plan: model.planKv(INFILL_PROMPT_TOKENS, { policy: "pyramid", targetRatio }) }));
   model.dispose();
   console.error(`done in ${((performance.now() - started) / 1000).toFixed(1)} s`);
+  const results = { files, cases, rows, reuseRows, pyramidPlans };
+  if (values.json) printJson(results);
+  else printMarkdown(results);
+}
 
-  if (values.json) {
-    for (const row of rows) {
-      console.log(
-        JSON.stringify({
-          table: "quality",
-          label: row.label,
-          policy: row.policy,
-          nominal_ratio: row.nominalRatio,
-          target_ratio_perplexity: row.targetRatio.perplexity ?? null,
-          target_ratio_infill: row.targetRatio.infill ?? null,
-          kv_ratio_perplexity: row.perplexity.kvRatio,
-          kv_ratio_infill: row.infill.kvRatio,
-          perplexity: row.perplexity.value,
-          files: files.length,
-          infill_cases: cases.length,
-          infill_same_as_full: row.infill.value.filter((text, i) => text === rows[0].infill.value[i]).length,
-          infill_same_as_line: row.infill.value.filter((text, i) => text === cases[i].line).length,
-        }),
-      );
-    }
-    for (const row of reuseRows) {
-      console.log(
-        JSON.stringify({
-          table: "reuse",
-          label: row.label,
-          cases: row.cases,
-          not_reused: row.notReused,
-          reused_tokens: row.reusedTokens,
-          same_completion: row.sameCompletion,
-          kv_bytes_reused: row.kvBytes.reuse,
-          kv_bytes_fresh: row.kvBytes.fresh,
-          prompt_ms_reused: row.promptMs.reuse,
-          prompt_ms_fresh: row.promptMs.fresh,
-        }),
-      );
-    }
-    return;
+interface PyramidPlan {
+  targetRatio: number;
+  plan: KvPlan;
+}
+
+interface Results {
+  files: SourceFile[];
+  cases: InfillCase[];
+  rows: PolicyRow[];
+  reuseRows: ReuseRow[];
+  pyramidPlans: PyramidPlan[];
+}
+
+function printJson({ files, cases, rows, reuseRows, pyramidPlans }: Results): void {
+  for (const row of rows) {
+    const agreement = infillAgreement(row, rows[0], cases);
+    console.log(
+      JSON.stringify({
+        table: "quality",
+        label: row.label,
+        policy: row.policy,
+        nominal_ratio: row.nominalRatio,
+        target_ratio_perplexity: row.targetRatio.perplexity ?? null,
+        target_ratio_infill: row.targetRatio.infill ?? null,
+        kv_ratio_perplexity: row.perplexity.kvRatio,
+        kv_ratio_infill: row.infill.kvRatio,
+        perplexity: row.perplexity.value,
+        files: files.length,
+        infill_cases: cases.length,
+        infill_same_as_full: agreement.sameAsFull,
+        infill_same_as_line: agreement.sameAsLine,
+      }),
+    );
   }
+  for (const { targetRatio, plan } of pyramidPlans) {
+    console.log(
+      JSON.stringify({
+        table: "pyramid_plan",
+        target_ratio: targetRatio,
+        prompt_tokens: INFILL_PROMPT_TOKENS,
+        decay_ratio: plan.config.decayRatio,
+        recent_ratio: plan.config.recentRatio,
+        kv_ratio: plan.ratio,
+        layer_tokens: plan.perLayer.map((layer) => layer.tokens),
+      }),
+    );
+  }
+  for (const row of reuseRows) {
+    console.log(
+      JSON.stringify({
+        table: "reuse",
+        label: row.label,
+        cases: row.cases,
+        reused_tokens: row.reusedTokens,
+        prompt_tokens: row.promptTokens,
+        same_completion: row.sameCompletion,
+        kv_bytes_reused: row.kvBytes.reuse,
+        kv_bytes_fresh: row.kvBytes.fresh,
+        prompt_ms_reused: row.promptMs.reuse,
+        prompt_ms_fresh: row.promptMs.fresh,
+      }),
+    );
+  }
+}
+
+function printMarkdown({ files, cases, rows, reuseRows, pyramidPlans }: Results): void {
   console.log(
-    `${path.basename(demoModelPath())}, ${files.length} files (${files.map((f) => path.basename(f.path)).join(", ")}), ` +
+    `${path.basename(demoModelPath())}, ${files.length} files (${files.map((f) => f.name).join(", ")}), ` +
       `${cases.length} infill cases, ${THREADS} threads\n`,
   );
   console.log(formatQualityTable(rows, cases));
+  console.log();
+  console.log(formatPyramidPlans(pyramidPlans));
   console.log();
   console.log(formatReuseTable(reuseRows));
 }
