@@ -55,14 +55,18 @@ double largestWithin(KvPolicyConfig trial, Knob knob, double low, double high, i
 }
 
 // The decay that lands the cache at the target. When even decay 0 keeps too much (short prompts, where the recent
-// window and min_context dominate), the recent window shrinks too: the reference's stronger settings.
+// window and min_context dominate), a smaller recent window is taken if one reaches the target (the reference's
+// stronger settings); if none does, the window stays as configured: shrinking it cannot meet the target and costs
+// quality (its queries choose what the deeper layers keep).
 KvPolicyConfig solvePyramidTarget(const KvPolicyConfig& config, int64_t n_layers, int64_t prompt_tokens) {
   KvPolicyConfig solved = config;
   solved.decay_ratio = largestWithin(config, [](KvPolicyConfig& c) -> double& { return c.decay_ratio; }, 0, 1, n_layers, prompt_tokens);
-  if (solved.decay_ratio == 0 && pyramidRatio(solved, n_layers, prompt_tokens) > config.target_ratio) {
-    solved.recent_ratio = largestWithin(solved, [](KvPolicyConfig& c) -> double& { return c.recent_ratio; }, 0,
-                                        config.recent_ratio, n_layers, prompt_tokens);
-  }
+  if (solved.decay_ratio > 0 || pyramidRatio(solved, n_layers, prompt_tokens) <= config.target_ratio) return solved;
+  KvPolicyConfig narrowest = solved;
+  narrowest.recent_ratio = 0;
+  if (pyramidRatio(narrowest, n_layers, prompt_tokens) > config.target_ratio) return solved;
+  solved.recent_ratio = largestWithin(solved, [](KvPolicyConfig& c) -> double& { return c.recent_ratio; }, 0,
+                                      config.recent_ratio, n_layers, prompt_tokens);
   return solved;
 }
 

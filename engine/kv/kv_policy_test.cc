@@ -52,10 +52,16 @@ PC_TEST(target_ratio_solves_the_decay_and_stays_within_the_target) {
       PC_CHECK(plan.resolved.decay_ratio >= 0 && plan.resolved.decay_ratio < 1);
     }
   }
-  // A target below what the recent window alone needs gives the strongest schedule, not an error.
+  // A target no schedule reaches gives decay 0 with the recent window as configured (not an error, not a window
+  // shrunk for nothing); one that a smaller window reaches shrinks it.
   KvPolicyConfig config = pyramid();
   config.target_ratio = 0.05;
   PC_CHECK_EQ(planKv(config, 32, 2048).resolved.decay_ratio, 0.0);
+  PC_CHECK_EQ(planKv(config, 32, 2048).resolved.recent_ratio, 0.2);
+  config.target_ratio = 0.45;
+  const KvPlan narrowed = planKv(config, 32, 1024);
+  PC_CHECK(narrowed.resolved.recent_ratio < 0.2 && narrowed.resolved.recent_ratio > 0.05);
+  PC_CHECK(narrowed.ratio <= 0.45);
 }
 
 PC_TEST(layer_interval_and_min_context_follow_the_reference) {
