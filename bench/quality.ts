@@ -406,6 +406,7 @@ function formatReuseTable(rows: ReuseRow[]): string {
 async function main() {
   const { values } = parseArgs({
     options: {
+      model: { type: "string" },
       files: { type: "string", default: "12" },
       lines: { type: "string", default: "8" },
       json: { type: "boolean", default: false },
@@ -415,7 +416,9 @@ async function main() {
   const linesPerFile = Number(values.lines);
   if (!(fileCount >= 1 && linesPerFile >= 1)) throw new Error("--files and --lines take a count of at least 1");
   const started = performance.now();
-  const model = await Model.load(demoModelPath());
+  // Another model (one that uses long context) needs no other change; keep its windows within its training length.
+  const modelPath = values.model ?? demoModelPath();
+  const model = await Model.load(modelPath);
   const files = await loadHeldOutFiles(model, fileCount);
   const prompter = await model.createSession({ contextSize: CONTEXT_SIZE, threads: THREADS });
   const cases: InfillCase[] = [];
@@ -452,7 +455,7 @@ async function main() {
   const pyramidPlans = NOMINAL_RATIOS.map((targetRatio) => ({ targetRatio, plan: model.planKv(INFILL_PROMPT_TOKENS, { policy: "pyramid", targetRatio }) }));
   model.dispose();
   console.error(`done in ${((performance.now() - started) / 1000).toFixed(1)} s`);
-  const results = { files, cases, rows, reuseRows, pyramidPlans };
+  const results = { modelPath, files, cases, rows, reuseRows, pyramidPlans };
   if (values.json) printJson(results);
   else printMarkdown(results);
 }
@@ -463,6 +466,7 @@ interface PyramidPlan {
 }
 
 interface Results {
+  modelPath: string;
   files: SourceFile[];
   cases: InfillCase[];
   rows: PolicyRow[];
@@ -522,9 +526,9 @@ function printJson({ files, cases, rows, reuseRows, pyramidPlans }: Results): vo
   }
 }
 
-function printMarkdown({ files, cases, rows, reuseRows, pyramidPlans }: Results): void {
+function printMarkdown({ modelPath, files, cases, rows, reuseRows, pyramidPlans }: Results): void {
   console.log(
-    `${path.basename(demoModelPath())}, ${files.length} files (${files.map((f) => f.name).join(", ")}), ` +
+    `${path.basename(modelPath)}, ${files.length} files (${files.map((f) => f.name).join(", ")}), ` +
       `${cases.length} infill cases, ${THREADS} threads\n`,
   );
   console.log(formatQualityTable(rows, cases));
