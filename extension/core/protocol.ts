@@ -12,7 +12,7 @@ export const PROTOCOL_VERSION = 1;
 /** Loads a model and makes the host's one session for it (the same model and options keep the session and its cache). */
 export interface LoadModelParams {
   path: string;
-  /** Tokens the session holds (prompt + generated); 0 or absent: the model's context length. */
+  /** Tokens the session holds (prompt + generated); 0, absent or more than the model's context length: that length. */
   contextSize?: number;
   /** Threads for computation; 0 or absent: the hardware threads. */
   threads?: number;

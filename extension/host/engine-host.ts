@@ -178,8 +178,9 @@ export class EngineHost {
     }
     let session: Session;
     try {
+      // The setting is one number for every model: a model with a shorter context gets all of its own.
       session = await model.createSession({
-        contextSize: params.contextSize || undefined,
+        contextSize: params.contextSize ? Math.min(params.contextSize, model.info.config.contextLength) : undefined,
         threads: params.threads || undefined,
         kv: params.kv,
       });

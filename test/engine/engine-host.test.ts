@@ -192,6 +192,12 @@ describe("engine host", () => {
     expect((await engine.complete(DEMO, INFILL)).text.length).toBeGreaterThan(0);
   });
 
+  it("caps the context size at the model's context length", async () => {
+    const summary = await engine.ensureModel({ ...DEMO, contextSize: 100_000 });
+    expect(summary).toMatchObject({ contextLength: 2048, contextSize: 2048 });
+    expect((await engine.ensureModel({ ...DEMO, contextSize: 0 })).contextSize).toBe(2048);
+  });
+
   it("gives a clear error for a KV setting out of range", async () => {
     const error = await engineError(engine.ensureModel({ ...DEMO, kv: { policy: "pyramid", recentRatio: 2 } }));
     expect(error.message).toMatch(/recentRatio/);
