@@ -192,8 +192,9 @@ describe("pyramid-coder", () => {
   });
 
   it("bench --policy full,pyramid --whole-prompt prints a row per policy", () => {
+    // 272 tokens: enough context for pyramid to drop some (64 tokens or fewer would all be kept: minContext).
     const run = cli(["bench", "--json", "--policy", "full,pyramid", "--target-ratio", "0.75", "--whole-prompt", "--pp", "16", "--tg", "4",
-      "--depth", "64", "--repetitions", "1", "--threads", "1", "--engines", "pyramid-coder"]);
+      "--depth", "256", "--repetitions", "1", "--threads", "1", "--engines", "pyramid-coder"]);
     expect(run.stderr).toBe("");
     const rows = run.stdout.trim().split("\n").map((line) => JSON.parse(line));
     expect(rows.map((row) => row.policy)).toEqual(["full", "pyramid@0.75"]);
