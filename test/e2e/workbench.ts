@@ -1,0 +1,207 @@
+// Drives code-server's workbench in Debian's Chromium through playwright-core: open a file, type, read the inline
+// suggestion (ghost text) from the editor's DOM, accept it with Tab, save, take screenshots.
+import { mkdirSync } from "node:fs";
+import path from "node:path";
+
+import { chromium, type Browser, type Page } from "playwright-core";
+
+import { CHROMIUM_PATH, type CodeServer } from "./code-server";
+
+/** Flags for a headless Chromium in a container without a GPU, a sandbox, or network beyond localhost. */
+const CHROMIUM_ARGS = [
+  "--no-sandbox",
+  "--disable-gpu",
+  "--disable-quic",
+  "--no-first-run",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+  "--disable-dev-shm-usage",
+];
+
+/**
+ * How Code 1.100 renders an inline suggestion (read from its DOM): the part that extends the cursor's line is injected
+ * text, `.ghost-text-decoration` spans inside the line (`-preview` while a suggest-widget item previews); the lines
+ * after it are a view zone, `.suggest-preview-text`, with one `.view-line` per line made of `.ghost-text` spans.
+ */
+const INLINE_GHOST = ".ghost-text-decoration, .ghost-text-decoration-preview";
+const GHOST_LINES = ".suggest-preview-text .view-line";
+export const GHOST_TEXT_SELECTOR = `${INLINE_GHOST}, .suggest-preview-text .ghost-text`;
+
+export interface GhostText {
+  /** The suggestion as the editor shows it: the text after the cursor on its line, then any further lines. */
+  text: string;
+  /** The part on the cursor's line. */
+  inline: string;
+  /** Lines shown below the cursor's line. */
+  lines: string[];
+}
+
+/**
+ * The little of the DOM that the page functions below use. They run in the browser; the repository's tsconfig has no
+ * "dom" lib (a global one would hide DOM use in Node code), so they are typed against this instead.
+ */
+interface DomNode {
+  nodeType: number;
+  childNodes: ArrayLike<DomNode>;
+  textContent: string | null;
+  classList: { contains(name: string): boolean };
+  style: { top: string };
+  querySelector(selector: string): DomNode | null;
+  querySelectorAll(selector: string): ArrayLike<DomNode>;
+}
+declare const document: DomNode;
+
+const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+export class Workbench {
+  private shots = 0;
+  readonly console: string[] = [];
+
+  private constructor(
+    private readonly browser: Browser,
+    readonly page: Page,
+    private readonly screenshotDir: string,
+  ) {}
+
+  /** Opens the workspace and waits for the workbench and its explorer. */
+  static async open(server: CodeServer, screenshotDir: string): Promise<Workbench> {
+    mkdirSync(screenshotDir, { recursive: true });
+    const browser = await chromium.launch({ executablePath: CHROMIUM_PATH, args: CHROMIUM_ARGS, headless: true });
+    try {
+      const page = await browser.newPage({ viewport: { width: 1280, height: 800 } });
+      const workbench = new Workbench(browser, page, screenshotDir);
+      page.on("console", (message) => workbench.console.push(`[${message.type()}] ${message.text()}`));
+      page.on("pageerror", (error) => workbench.console.push(`[pageerror] ${error.message}`));
+      await page.goto(server.workspaceUrl, { waitUntil: "domcontentloaded", timeout: 60_000 });
+      await page.waitForSelector(".monaco-workbench", { timeout: 90_000 });
+      await page.waitForSelector(".explorer-folders-view .monaco-list-row", { timeout: 90_000 });
+      return workbench;
+    } catch (error) {
+      await browser.close();
+      throw error;
+    }
+  }
+
+  async screenshot(name: string): Promise<string> {
+    this.shots += 1;
+    const file = path.join(this.screenshotDir, `${String(this.shots).padStart(2, "0")}-${name}.png`);
+    await this.page.screenshot({ path: file });
+    return file;
+  }
+
+  /** Quick Open (Ctrl+P), the file's name, Enter; waits for its editor to take focus. */
+  async openFile(name: string): Promise<void> {
+    const { page } = this;
+    await page.keyboard.press("Control+P");
+    const input = page.locator(".quick-input-widget input");
+    await input.waitFor({ state: "visible", timeout: 15_000 });
+    await input.fill(name);
+    await page
+      .locator(".quick-input-widget .quick-input-list .monaco-list-row", { hasText: name })
+      .first()
+      .waitFor({ timeout: 30_000 });
+    await page.keyboard.press("Enter");
+    await page.locator(`.tabs-container .tab.active[aria-label*="${name}"]`).waitFor({ timeout: 30_000 });
+    await this.editorLines().waitFor({ state: "visible", timeout: 30_000 });
+  }
+
+  private editorLines() {
+    return this.page.locator(".editor-instance .monaco-editor .view-lines").first();
+  }
+
+  /** Clicks into the active editor and moves the cursor to the end of the document. */
+  async focusEditorEnd(): Promise<void> {
+    await this.editorLines().click();
+    await this.page.keyboard.press("Control+End");
+  }
+
+  /** Types like a person (one key at a time), which is what triggers inline completion. */
+  async type(text: string, delayMs = 40): Promise<void> {
+    await this.page.keyboard.type(text, { delay: delayMs });
+  }
+
+  async press(key: string): Promise<void> {
+    await this.page.keyboard.press(key);
+  }
+
+  /** The ghost text shown now, or undefined. Spaces come back as spaces (the DOM renders them as U+00A0). */
+  async ghostText(): Promise<GhostText | undefined> {
+    const parts = await this.page.evaluate(
+      ([inlineSelector, linesSelector]) => {
+        const editor = document.querySelector(".editor-instance .monaco-editor") ?? document;
+        const texts = (selector: string) => Array.from(editor.querySelectorAll(selector)).map((e) => e.textContent ?? "");
+        return { inline: texts(inlineSelector), lines: texts(linesSelector) };
+      },
+      [INLINE_GHOST, GHOST_LINES] as const,
+    );
+    const clean = (s: string) => s.replace(/\u00a0/g, " ");
+    const inline = clean(parts.inline.join(""));
+    const lines = parts.lines.map(clean);
+    if (inline === "" && lines.every((line) => line === "")) return undefined;
+    return { text: [inline, ...lines].join("\n"), inline, lines };
+  }
+
+  /** Waits until ghost text is shown and has stopped changing for a moment (a streaming provider may grow it). */
+  async waitForGhostText(timeoutMs: number): Promise<GhostText> {
+    const deadline = Date.now() + timeoutMs;
+    let last: GhostText | undefined;
+    let stableSince = 0;
+    while (Date.now() < deadline) {
+      const now = await this.ghostText();
+      if (now && now.text === last?.text) {
+        if (Date.now() - stableSince >= 500) return now;
+      } else {
+        last = now;
+        stableSince = Date.now();
+      }
+      await sleep(100);
+    }
+    throw new Error(`no ghost text within ${timeoutMs} ms; editor shows:\n${await this.visibleText()}\nnotifications: ${await this.notifications()}`);
+  }
+
+  /**
+   * Tab accepts the whole inline suggestion; waits for the editor's lines to change. Not for the ghost text to go: a
+   * provider may show the next suggestion right after the accepted one.
+   */
+  async acceptWithTab(): Promise<void> {
+    const before = await this.visibleText();
+    await this.page.keyboard.press("Tab");
+    const deadline = Date.now() + 10_000;
+    while ((await this.visibleText()) === before) {
+      if (Date.now() > deadline) throw new Error("Tab did not change the document");
+      await sleep(50);
+    }
+  }
+
+  /** Ctrl+S, then waits for the active tab to lose its dirty mark, so the file on disk is the document. */
+  async save(): Promise<void> {
+    await this.page.keyboard.press("Control+S");
+    await this.page.locator(".tabs-container .tab.active:not(.dirty)").waitFor({ timeout: 15_000 });
+  }
+
+  /**
+   * The document's lines as the editor renders them, top to bottom (only what is scrolled into view), without the
+   * ghost text that an inline suggestion injects into its line.
+   */
+  async visibleText(): Promise<string> {
+    return this.page.evaluate(() => {
+      const isGhost = (node: DomNode) =>
+        node.nodeType === 1 && (node.classList.contains("ghost-text-decoration") || node.classList.contains("ghost-text-decoration-preview"));
+      const text = (node: DomNode): string =>
+        node.nodeType === 3 ? (node.textContent ?? "") : isGhost(node) ? "" : Array.from(node.childNodes).map(text).join("");
+      const rows = Array.from(document.querySelectorAll(".editor-instance .monaco-editor .view-lines .view-line"));
+      rows.sort((a, b) => parseFloat(a.style.top) - parseFloat(b.style.top));
+      return rows.map((row) => text(row).replace(/\u00a0/g, " ")).join("\n");
+    });
+  }
+
+  /** The texts of the notification toasts now shown. */
+  async notifications(): Promise<string[]> {
+    return this.page.locator(".notifications-toasts .notification-list-item-message").allInnerTexts();
+  }
+
+  async close(): Promise<void> {
+    await this.browser.close();
+  }
+}
