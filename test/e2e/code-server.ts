@@ -118,6 +118,16 @@ function seedRipgrepCache(tmpDir: string): void {
 }
 
 /** Running, not a zombie (a container's PID 1 may never reap an orphan, which is dead all the same). */
+/**
+ * node-gyp downloads Node's headers from nodejs.org unless told where they are, and CI reaches only the npm registry
+ * and Debian. The Node packages for Debian install them beside the binary (/usr/include/node).
+ */
+function nodeHeaders(): Record<string, string> {
+  if (process.env.npm_config_nodedir) return {};
+  const prefix = path.dirname(path.dirname(process.execPath));
+  return existsSync(path.join(prefix, "include", "node", "node_api.h")) ? { npm_config_nodedir: prefix } : {};
+}
+
 function isAlive(pid: number): boolean {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, "utf8");
@@ -190,6 +200,7 @@ export async function ensureCodeServer(log: (line: string) => void = () => {}): 
           // `npx node-gyp`, which would stop at npx's "Ok to proceed?" prompt without yes.
           npm_config_yes: "true",
           npm_config_unsafe_perm: "true",
+          ...nodeHeaders(),
           TMPDIR: tmpDir,
         },
       },
