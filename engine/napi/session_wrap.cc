@@ -81,6 +81,26 @@ void snapshotStats(SessionState& state) {
   state.stats = std::move(stats);
 }
 
+// Runs work(session, cancel) off the JS thread as the session's one request (the busy flag drops however it ends,
+// the KV statistics are snapshotted after it) and resolves with its numbers as a typed array.
+template <typename TypedArray, typename Work>
+Napi::Value sessionRequest(Napi::Env env, std::shared_ptr<SessionState> state, Work work) {
+  using Values = decltype(work(*state->session, &state->cancel));
+  return PromiseWorker<Values>::start(
+      env,
+      [state, work = std::move(work)] {
+        BusyRelease release{state};
+        Values values = work(*state->session, &state->cancel);
+        snapshotStats(*state);
+        return values;
+      },
+      [](Napi::Env env, Values& values) -> Napi::Value {
+        TypedArray array = TypedArray::New(env, values.size());
+        std::copy(values.begin(), values.end(), array.Data());
+        return array;
+      });
+}
+
 // Generation with streamed tokens: progress items reach the JS callback in order, all before the promise settles.
 class GenerateWorker : public Napi::AsyncProgressQueueWorker<StreamedToken> {
  public:
@@ -248,20 +268,9 @@ Napi::Value SessionWrap::evaluate(const Napi::CallbackInfo& info) {
   if (wanted_name != "last" && wanted_name != "all")
     throw Napi::TypeError::New(env, "option logits must be \"last\" or \"all\"");
   const LogitsWanted wanted = wanted_name == "all" ? LogitsWanted::All : LogitsWanted::Last;
-  auto state = claim(env);
-  return PromiseWorker<std::vector<float>>::start(
-      env,
-      [state, tokens = std::move(tokens), wanted] {
-        BusyRelease release{state};
-        std::vector<float> logits = state->session->evaluate(tokens, wanted, &state->cancel);
-        snapshotStats(*state);
-        return logits;
-      },
-      [](Napi::Env env, std::vector<float>& logits) -> Napi::Value {
-        Napi::Float32Array array = Napi::Float32Array::New(env, logits.size());
-        std::copy(logits.begin(), logits.end(), array.Data());
-        return array;
-      });
+  return sessionRequest<Napi::Float32Array>(env, claim(env), [tokens = std::move(tokens), wanted](Session& session, const std::atomic<bool>* cancel) {
+    return session.evaluate(tokens, wanted, cancel);
+  });
 }
 
 // logProbs(tokens, context) -> Promise<Float64Array>: log p(tokens[t] | tokens[0, t)) for t in [context, n), the
@@ -271,20 +280,9 @@ Napi::Value SessionWrap::logProbs(const Napi::CallbackInfo& info) {
   if (info.Length() < 2 || !info[1].IsNumber()) throw Napi::TypeError::New(env, "logProbs(tokens, context) needs a context length");
   std::vector<TokenId> tokens = tokensFromJs(info[0], "tokens");
   const auto context = static_cast<int64_t>(info[1].As<Napi::Number>().DoubleValue());
-  auto state = claim(env);
-  return PromiseWorker<std::vector<double>>::start(
-      env,
-      [state, tokens = std::move(tokens), context] {
-        BusyRelease release{state};
-        std::vector<double> result = state->session->logProbs(tokens, context, &state->cancel);
-        snapshotStats(*state);
-        return result;
-      },
-      [](Napi::Env env, std::vector<double>& values) -> Napi::Value {
-        Napi::Float64Array array = Napi::Float64Array::New(env, values.size());
-        std::copy(values.begin(), values.end(), array.Data());
-        return array;
-      });
+  return sessionRequest<Napi::Float64Array>(env, claim(env), [tokens = std::move(tokens), context](Session& session, const std::atomic<bool>* cancel) {
+    return session.logProbs(tokens, context, cancel);
+  });
 }
 
 // kvStats() -> the cache after the last finished request (never blocks on a running one)
