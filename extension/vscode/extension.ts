@@ -6,6 +6,7 @@ import * as vscode from "vscode";
 import { EngineError } from "../core/protocol";
 import { EngineClient, type EngineState } from "../host/engine-client";
 import { COMMANDS, registerCommands } from "./commands";
+import { showLoadProgress } from "./load-progress";
 import { pickModel } from "./model-picker";
 import { CompletionProvider } from "./provider";
 import { readSettings, SECTION } from "./settings";
@@ -54,6 +55,7 @@ export function activate(context: vscode.ExtensionContext): PyramidCoderApi {
   context.subscriptions.push(
     output,
     statusBar,
+    showLoadProgress(engine),
     vscode.languages.registerInlineCompletionItemProvider({ pattern: "**" }, provider),
     ...registerCommands(engine, output),
     vscode.workspace.onDidChangeConfiguration((event) => {
