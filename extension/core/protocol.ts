@@ -50,6 +50,8 @@ export interface CompleteParams {
   stop?: string[];
   /** Send a "token" event per piece of text as it is generated. */
   stream?: boolean;
+  /** Benchmarks: drop the cached prefix first (a new session), so the whole prompt is computed. */
+  freshSession?: boolean;
 }
 
 export interface CompleteTimings {
@@ -267,6 +269,9 @@ const PARAM_CHECKS: { [M in EngineMethod]: (params: Json, what: string) => void 
       fail(`${what}.stop`, "an array of strings", params.stop);
     }
     if (params.stream !== undefined && typeof params.stream !== "boolean") fail(`${what}.stream`, "a boolean", params.stream);
+    if (params.freshSession !== undefined && typeof params.freshSession !== "boolean") {
+      fail(`${what}.freshSession`, "a boolean", params.freshSession);
+    }
   },
   cancel(params, what) {
     requireId(params.target, `${what}.target`);

@@ -178,18 +178,22 @@ export class EngineHost {
     }
     let session: Session;
     try {
-      // The setting is one number for every model: a model with a shorter context gets all of its own.
-      session = await model.createSession({
-        contextSize: params.contextSize ? Math.min(params.contextSize, model.info.config.contextLength) : undefined,
-        threads: params.threads || undefined,
-        kv: params.kv,
-      });
+      session = await this.createSession(model, params);
     } catch (error) {
       model.dispose();
       throw new EngineError("engine", `cannot start a session on ${params.path}: ${error instanceof Error ? error.message : String(error)}`);
     }
     this.loaded = { params: { ...params }, model, session };
     return this.summary(Math.round(performance.now() - started));
+  }
+
+  private createSession(model: Model, params: LoadModelParams): Promise<Session> {
+    // The setting is one number for every model: a model with a shorter context gets all of its own.
+    return model.createSession({
+      contextSize: params.contextSize ? Math.min(params.contextSize, model.info.config.contextLength) : undefined,
+      threads: params.threads || undefined,
+      kv: params.kv,
+    });
   }
 
   async complete(params: CompleteParams, signal: AbortSignal, id: number): Promise<CompleteResult> {
@@ -203,10 +207,22 @@ export class EngineHost {
     });
     if (signal.aborted) return cancelled();
     if (!this.loaded) throw new EngineError("no-model", "no model is loaded");
-    const { model, session } = this.loaded;
+    const { model } = this.loaded;
     if (!model.info.hasInfill) {
       throw new EngineError("no-infill", noInfillMessage(model.info.config.name, this.loaded.params.path));
     }
+    if (params.freshSession) {
+      // Benchmarks: a new session with the same options, so no prefix of the previous prompt is reused.
+      this.loaded.session.dispose();
+      try {
+        this.loaded.session = await this.createSession(model, this.loaded.params);
+      } catch (error) {
+        model.dispose();
+        this.loaded = undefined;
+        throw new EngineError("engine", `cannot start a new session: ${error instanceof Error ? error.message : String(error)}`);
+      }
+    }
+    const session = this.loaded.session;
     const { tokens, trimmedPrefixChars } = await this.fitInfill(session, params);
     if (signal.aborted) return cancelled();
     const { maxTokens, temperature, topK, topP, minP, repeatPenalty, seed, stop } = params;

@@ -57,6 +57,7 @@ describe("requests", () => {
     ["a prefix that is not a string", { ...complete, params: { ...complete.params, prefix: 3 } }, /complete\.prefix must be a string, got 3/],
     ["a missing suffix", { ...complete, params: { ...complete.params, suffix: undefined } }, /complete\.suffix must be a string, got nothing/],
     ["an unknown FIM format", { ...complete, params: { ...complete.params, format: "pms" } }, /complete\.format must be "spm" or "psm", got "pms"/],
+    ["a freshSession that is not a boolean", { ...complete, params: { ...complete.params, freshSession: "yes" } }, /complete\.freshSession must be a boolean, got "yes"/],
     ["no maxTokens", { ...complete, params: { ...complete.params, maxTokens: undefined } }, /complete\.maxTokens must be a number/],
     ["zero maxTokens", { ...complete, params: { ...complete.params, maxTokens: 0 } }, /complete\.maxTokens must be >= 1/],
     ["fractional maxTokens", { ...complete, params: { ...complete.params, maxTokens: 2.5 } }, /complete\.maxTokens must be a whole number/],
