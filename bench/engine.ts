@@ -5,16 +5,15 @@
 // A policy is a name with an optional @targetRatio (pyramid@0.45, h2o@0.5).
 import { parseArgs } from "node:util";
 
-import { formatBenchTable, policyLabel, runBench, type BenchPolicy, type BenchRow } from "../extension/bench";
-import type { KvPolicyName } from "../extension/host/native";
+import { formatBenchTable, runBench, type BenchRow } from "../extension/bench";
+import type { KvPolicyName, KvPolicyOptions } from "../extension/host/native";
 import { SHAPES, testModelPath, type WeightType } from "../test/support/test-models";
 
 const SHAPE_NAMES: Record<string, keyof typeof SHAPES> = { tinyllama: "tinyllama", "7b": "codellama7bLike" };
 
-function parsePolicy(text: string): BenchPolicy {
+function parsePolicy(text: string): KvPolicyOptions {
   const [name, target] = text.split("@");
-  const kv = { policy: name as KvPolicyName, ...(target ? { targetRatio: Number(target) } : {}) };
-  return { label: policyLabel(kv), kv };
+  return { policy: name as KvPolicyName, ...(target ? { targetRatio: Number(target) } : {}) };
 }
 
 async function main() {

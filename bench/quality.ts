@@ -11,6 +11,7 @@ import { existsSync, readdirSync, readFileSync } from "node:fs";
 import path from "node:path";
 import { parseArgs } from "node:util";
 
+import { policyLabel } from "../extension/bench";
 import { Model, type GenerateResult, type Session } from "../extension/host/engine";
 import { demoModelPath, packageRoot, type KvPlan, type KvPolicyName, type KvPolicyOptions } from "../extension/host/native";
 
@@ -270,10 +271,6 @@ async function measureInfill(model: Model, cases: InfillCase[], kv: KvPolicyOpti
   return { value: completions, kvRatio: mean(kvRatios) };
 }
 
-function labelOf(kv: KvPolicyOptions): string {
-  return kv.targetRatio === undefined ? (kv.policy ?? "full") : `${kv.policy}@${kv.targetRatio}`;
-}
-
 async function measurePolicy(
   model: Model,
   files: SourceFile[],
@@ -320,9 +317,9 @@ async function measureReuse(model: Model, cases: InfillCase[], kv: KvPolicyOptio
     session.dispose();
     fresh.push(await freshGenerate(model, kv, typed, infillCase.suffix));
   }
-  if (reused.some((r) => r.timings.reusedTokens === 0)) throw new Error(`${labelOf(kv)}: a typed request reused nothing of the previous one`);
+  if (reused.some((r) => r.timings.reusedTokens === 0)) throw new Error(`${policyLabel(kv)}: a typed request reused nothing of the previous one`);
   const row: ReuseRow = {
-    label: labelOf(kv),
+    label: policyLabel(kv),
     cases: cases.length,
     reusedTokens: mean(reused.map((r) => r.timings.reusedTokens)),
     promptTokens: mean(reused.map((r) => r.timings.promptTokens)),

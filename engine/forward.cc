@@ -46,10 +46,8 @@ bool Forward::run(const TokenId* tokens, const int32_t* positions, int64_t n, Kv
   // x (n, dim) = token_embedding[tokens]
   x_.resize(static_cast<size_t>(n * dim));
   stream_positions_.assign(positions, positions + n);
-  stream_inputs_.resize(static_cast<size_t>(n));
   const cpu::WeightKernels* embedding = cpu::weightKernels(weights_.token_embedding.type, isa_);
   for (int64_t i = 0; i < n; ++i) {
-    stream_inputs_[static_cast<size_t>(i)] = i;
     const auto* row = static_cast<const uint8_t*>(weights_.token_embedding.data) +
                       static_cast<size_t>(tokens[i]) * weights_.token_embedding.row_bytes;
     embedding->dequantize_row(row, &x_[static_cast<size_t>(i * dim)], dim);
@@ -107,13 +105,11 @@ void Forward::compactStream(const std::vector<int64_t>& keep) {
     if (in != out) {
       std::copy_n(x_.begin() + static_cast<std::ptrdiff_t>(in * dim), dim, x_.begin() + static_cast<std::ptrdiff_t>(out * dim));
       stream_positions_[out] = stream_positions_[in];
-      stream_inputs_[out] = stream_inputs_[in];
     }
     ++out;
   }
   x_.resize(out * dim);
   stream_positions_.resize(out);
-  stream_inputs_.resize(out);
 }
 
 void Forward::layerChunk(int64_t l, int64_t first, int64_t n, KvLayer& kv, cpu::RecentScores* scores) {

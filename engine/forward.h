@@ -51,10 +51,9 @@ class Forward {
   cpu::ThreadPool& pool_;
   cpu::Isa isa_;
   cpu::MatmulScratch matmul_scratch_;
-  // The stream: tokens still computed, with their original positions and their index in the call's input.
+  // The stream: tokens still computed, with their original positions.
   std::vector<float> x_;                 // (stream, dim) the residual stream
   std::vector<int32_t> stream_positions_;
-  std::vector<int64_t> stream_inputs_;
   std::vector<int64_t> survivors_;
   // Temporaries of one chunk, sized for kMaxBatch tokens.
   std::vector<float> xb_;      // (n, dim) normed input of a block

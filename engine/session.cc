@@ -78,7 +78,7 @@ int64_t Session::reusePrefix(const std::vector<TokenId>& prompt, int64_t reserve
   const int64_t generated = std::max<int64_t>(0, std::min(needed, context_size_) - prompt_tokens);
   int64_t rows = kv.kind == KvPolicyKind::Pyramid ? planKv(kv, layers, prompt_tokens).total_tokens : prompt_tokens * layers;
   rows += kv.max_layer_tokens > 0 ? std::min(generated, kv.max_layer_tokens) * layers : generated * layers;
-  const uint64_t peak = static_cast<uint64_t>(rows) * cache_.fullBytes(1) / static_cast<uint64_t>(std::max<int64_t>(layers, 1));
+  const uint64_t peak = static_cast<uint64_t>(rows) * static_cast<uint64_t>(cache_.layer(0).rowBytes());
   const uint64_t kept = cache_.bytesBefore(static_cast<int32_t>(common));
   const uint64_t growth = peak > kept ? peak - kept : 0;
   const uint64_t available = availableMemoryBytes();

@@ -14,13 +14,7 @@ import { loadAddon, type KvPolicyOptions } from "./host/native";
 
 export type BenchEngine = "pyramid-coder" | "llama.cpp";
 
-export interface BenchPolicy {
-  /** The row's policy column, e.g. "pyramid@0.45". */
-  label: string;
-  kv: KvPolicyOptions;
-}
-
-/** The row label of a policy: its name, with the target ratio when one is set. */
+/** The row label of a policy, e.g. "pyramid@0.45": its name, with the target ratio when one is set. */
 export function policyLabel(kv: KvPolicyOptions): string {
   const name = kv.policy ?? "full";
   return kv.targetRatio ? `${name}@${kv.targetRatio}` : name;
@@ -35,7 +29,7 @@ export interface BenchOptions {
   repetitions: number;
   engines: BenchEngine[];
   /** Our engine runs once per policy (default: full). */
-  policies?: BenchPolicy[];
+  policies?: KvPolicyOptions[];
   wholePrompt?: boolean;
   /** llama.cpp's flash attention: node-llama-cpp's default "auto", or forced on or off. */
   llamaFlashAttention?: "auto" | boolean;
@@ -185,16 +179,16 @@ export async function* runBench(options: BenchOptions): AsyncGenerator<BenchRow>
     for (const depth of options.depths) {
       const tokens = randomTokens(depth + options.pp + 1, vocab, 1234 + depth);
       for (const engine of options.engines) {
-        const policies = engine === "llama.cpp" ? [{ label: "full", kv: {} }] : (options.policies ?? [{ label: "full", kv: {} }]);
-        for (const policy of policies) {
-          const runs = engine === "pyramid-coder" ? await benchOurs(model, options, policy.kv, depth, tokens) : await benchLlamaCpp(options, depth, tokens);
+        const policies: KvPolicyOptions[] = engine === "llama.cpp" ? [{}] : (options.policies ?? [{}]);
+        for (const kv of policies) {
+          const runs = engine === "pyramid-coder" ? await benchOurs(model, options, kv, depth, tokens) : await benchLlamaCpp(options, depth, tokens);
           // llama.cpp keeps a full f16 cache: its bytes are the full cache's for the same tokens.
           const fullBytes = kvBytesPerToken * (depth + (options.wholePrompt ? options.pp : 0) + options.tg);
           yield {
             engine,
             model: name,
             type,
-            policy: policy.label,
+            policy: policyLabel(kv),
             threads: options.threads,
             depth,
             pp: options.pp,

@@ -3,10 +3,9 @@
 import { readFileSync } from "node:fs";
 import { parseArgs } from "node:util";
 
-import { formatBenchTable, policyLabel, runBench, type BenchEngine, type BenchRow } from "./bench";
+import { formatBenchTable, runBench, type BenchEngine, type BenchRow } from "./bench";
 import { explainRequest, languageOfPath } from "./core/explain-prompt";
 import { KV_FLAG_OPTIONS, KvFlagError, parseKvFlags } from "./core/kv-flags";
-import { perplexity } from "./core/perplexity";
 import { linesOf, parseFilePosition, parseFileRange, splitAtPosition } from "./core/text-position";
 import { Model, planKv, type GenerateOptions, type GenerateResult, type Session } from "./host/engine";
 import { demoModelPath, loadAddon, type KvPolicyOptions, type MetadataValue } from "./host/native";
@@ -199,27 +198,19 @@ async function perplexityCommand(options: Options): Promise<void> {
   if (!options.file) throw new UsageError("perplexity needs --file F");
   const text = readFileSync(options.file, "utf8");
   const ctx = integer(options, "ctx", 512, 2);
-  await withSession(options, async (model, session, kv) => {
+  await withSession(options, async (model, session) => {
     const body = await model.tokenize(text, { addBos: false });
     const bos = model.info.tokens.bos;
     if (bos === null) throw new Error("the model has no BOS token");
     const tokens = [bos, ...Array.from(body.subarray(0, ctx - 1))];
     // llama.cpp's perplexity convention: the first half of the window is context, the tokens after it are scored.
-    // Under every policy the same tokens are scored, so the numbers compare; a compressing policy compresses the
-    // context as a prompt and then meets the scored tokens one at a time, as in generation.
+    // Under every policy the same tokens are scored, so the numbers compare: logProbs prefills the context as a
+    // (compressed) prompt, then scores the rest as generation meets it (one batch under the full cache).
     const context = Math.floor(tokens.length / 2) + 1;
     const scored = tokens.length - context;
     if (scored < 1) throw new Error(`${options.file} has too few tokens to score (${tokens.length} in the window)`);
-    let ppl: number;
-    if (kv.policy === "full") {
-      // One batch with every row's logits: the computation test/parity/perplexity.test.ts checks against llama.cpp.
-      const vocab = model.info.config.vocabSize;
-      const logits = await session.evaluate(tokens, { logits: "all" });
-      ppl = perplexity(logits.subarray((context - 1) * vocab), vocab, tokens.slice(context - 1));
-    } else {
-      const logProbs = await session.logProbs(tokens, context);
-      ppl = Math.exp(-logProbs.reduce((sum, logProb) => sum + logProb, 0) / scored);
-    }
+    const logProbs = await session.logProbs(tokens, context);
+    const ppl = Math.exp(-logProbs.reduce((sum, logProb) => sum + logProb, 0) / scored);
     const cache = session.kvStats();
     if (options.json) {
       process.stdout.write(JSON.stringify({ ppl, tokens: tokens.length, kv_bytes: cache.bytes, kv_full_bytes: cache.fullBytes, scored }) + "\n");
@@ -241,7 +232,7 @@ async function bench(options: Options): Promise<void> {
   });
   const flash = options["llama-flash-attention"] ?? "auto";
   if (flash !== "auto" && flash !== "on" && flash !== "off") throw new UsageError(`--llama-flash-attention takes auto, on or off`);
-  const policies = kvPolicies(options).map((kv) => ({ label: policyLabel(kv), kv }));
+  const policies = kvPolicies(options);
   const rows: BenchRow[] = [];
   for await (const row of runBench({
     llamaFlashAttention: flash === "auto" ? "auto" : flash === "on",
