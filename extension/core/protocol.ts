@@ -25,12 +25,20 @@ export interface ModelSummary {
   path: string;
   name: string;
   fileSize: number;
+  /** Bytes of the weight tensors: the memory the model itself holds. */
+  weightsBytes: number;
+  /** The weight format the file declares, as llama-bench names it (Q4_K_M, Q8_0, ...). */
+  fileType: string;
+  /** The file says it is an Instruct (chat) model, which understands the chat template that Explain uses. */
+  chatTuned: boolean;
   /** The model has CodeLLaMA's infill tokens (▁<PRE>/▁<SUF>/▁<MID>); completion needs them. */
   hasInfill: boolean;
   contextLength: number;
   /** The session's context size (the setting, or the model's context length). */
   contextSize: number;
   layers: number;
+  /** Width of one layer's keys (KV heads x head size): with `layers`, what a cached token costs. */
+  kvDim: number;
   kvPolicy: KvPolicyName;
   /** Milliseconds the load took; 0 when the model and session were already loaded with these options. */
   loadMs: number;
@@ -61,6 +69,8 @@ export interface CompleteTimings {
   promptMs: number;
   genTokens: number;
   genMs: number;
+  /** From the host receiving the request to the first generated text (what a user waits for); 0 if none came. */
+  firstTokenMs: number;
   /** From the host receiving the request to its response, queueing and tokenizing included. */
   totalMs: number;
 }
@@ -72,6 +82,33 @@ export interface CompleteResult {
   kv: KvStats | null;
   /** Characters cut from the start of the prefix to fit the context budget (0: the whole prefix was used). */
   trimmedPrefixChars: number;
+}
+
+/** A chat request to explain code with the CodeLLaMA-Instruct template (extension/core/explain-prompt.ts). */
+export interface ExplainParams {
+  /** The model to explain with: the completion model's load, or that of `explain.modelPath`. */
+  load: LoadModelParams;
+  code: string;
+  /** A Markdown language name for the code fence (python, typescript, ...). */
+  language?: string;
+  /** Lines around the code; left out (and said so in the result) when the prompt would not fit the context. */
+  context?: string;
+  maxTokens: number;
+  temperature?: number;
+  stream?: boolean;
+}
+
+export interface ExplainResult {
+  text: string;
+  stopReason: StopReason;
+  timings: CompleteTimings;
+  kv: KvStats | null;
+  /** The model that answered. */
+  model: ModelSummary;
+  /** The surrounding context did not fit the context size and was left out of the prompt. */
+  contextDropped: boolean;
+  /** The completion model was unloaded to make room for this one; the next completion loads it again. */
+  swappedOut: boolean;
 }
 
 export interface PlanKvParams {
@@ -91,6 +128,10 @@ export interface EngineMethods {
   /** The cache of the loaded model's session after its last request; null when no model is loaded. */
   kvStats: { params: Record<string, never>; result: KvStats | null };
   planKv: { params: PlanKvParams; result: KvPlan };
+  /** Explains code with an Instruct model, in a session of its own (the completion session keeps its cache). */
+  explain: { params: ExplainParams; result: ExplainResult };
+  /** Tokens the loaded completion model makes of `text` (no BOS): what a prompt of it costs. */
+  countTokens: { params: { text: string }; result: { tokens: number } };
   unload: { params: Record<string, never>; result: { unloaded: boolean } };
   /** Answers, then the host disposes everything and exits. */
   shutdown: { params: Record<string, never>; result: Record<string, never> };
@@ -100,7 +141,17 @@ export type EngineMethod = keyof EngineMethods;
 export type ParamsOf<M extends EngineMethod> = EngineMethods[M]["params"];
 export type ResultOf<M extends EngineMethod> = EngineMethods[M]["result"];
 
-export const ENGINE_METHODS: readonly EngineMethod[] = ["loadModel", "complete", "cancel", "kvStats", "planKv", "unload", "shutdown"];
+export const ENGINE_METHODS: readonly EngineMethod[] = [
+  "loadModel",
+  "complete",
+  "cancel",
+  "kvStats",
+  "planKv",
+  "explain",
+  "countTokens",
+  "unload",
+  "shutdown",
+];
 
 export type RequestMessage = { [M in EngineMethod]: { type: "request"; id: number; method: M; params: ParamsOf<M> } }[EngineMethod];
 
@@ -113,6 +164,7 @@ export type EngineErrorCode =
   | "model-not-found"
   | "no-infill"
   | "no-model"
+  | "too-long"
   | "cancelled"
   | "host-exited"
   | "disposed"
@@ -133,6 +185,8 @@ export interface TokenEventMessage {
   id: number;
   event: "token";
   text: string;
+  /** Tokens generated so far by this request (a piece of text may hold several, or wait for the next). */
+  count?: number;
 }
 
 export interface ReadyMessage {
@@ -246,14 +300,16 @@ function checkKv(value: unknown, what: string): void {
   for (const key of KV_NUMBER_KEYS) optionalNumber(value, key, what);
 }
 
+function checkLoad(params: Json, what: string): void {
+  if (requireString(params, "path", what) === "") throw new ProtocolError(`${what}.path is empty`);
+  optionalNumber(params, "contextSize", what, { min: 0, whole: true });
+  optionalNumber(params, "threads", what, { min: 0, whole: true });
+  optionalNumber(params, "gpuLayers", what, { min: -1, whole: true });
+  checkKv(params.kv, `${what}.kv`);
+}
+
 const PARAM_CHECKS: { [M in EngineMethod]: (params: Json, what: string) => void } = {
-  loadModel(params, what) {
-    if (requireString(params, "path", what) === "") throw new ProtocolError(`${what}.path is empty`);
-    optionalNumber(params, "contextSize", what, { min: 0, whole: true });
-    optionalNumber(params, "threads", what, { min: 0, whole: true });
-    optionalNumber(params, "gpuLayers", what, { min: -1, whole: true });
-    checkKv(params.kv, `${what}.kv`);
-  },
+  loadModel: checkLoad,
   complete(params, what) {
     requireString(params, "prefix", what);
     requireString(params, "suffix", what);
@@ -272,6 +328,20 @@ const PARAM_CHECKS: { [M in EngineMethod]: (params: Json, what: string) => void 
     if (params.freshSession !== undefined && typeof params.freshSession !== "boolean") {
       fail(`${what}.freshSession`, "a boolean", params.freshSession);
     }
+  },
+  explain(params, what) {
+    if (!isObject(params.load)) fail(`${what}.load`, "an object", params.load);
+    checkLoad(params.load, `${what}.load`);
+    requireString(params, "code", what);
+    for (const key of ["language", "context"]) {
+      if (params[key] !== undefined && typeof params[key] !== "string") fail(`${what}.${key}`, "a string", params[key]);
+    }
+    requireNumber(params, "maxTokens", what, { min: 1, whole: true });
+    optionalNumber(params, "temperature", what, { min: 0 });
+    if (params.stream !== undefined && typeof params.stream !== "boolean") fail(`${what}.stream`, "a boolean", params.stream);
+  },
+  countTokens(params, what) {
+    requireString(params, "text", what);
   },
   cancel(params, what) {
     requireId(params.target, `${what}.target`);
@@ -307,6 +377,7 @@ const ERROR_CODES: readonly EngineErrorCode[] = [
   "model-not-found",
   "no-infill",
   "no-model",
+  "too-long",
   "cancelled",
   "host-exited",
   "disposed",
@@ -326,7 +397,14 @@ export function parseHostMessage(message: unknown): HostMessage {
       requireId(message.id, "event.id");
       if (message.event !== "token") fail("event.event", '"token"', message.event);
       requireString(message, "text", "event");
-      return { type: "event", id: message.id as number, event: "token", text: message.text as string };
+      if (message.count !== undefined) requireId(message.count, "event.count");
+      return {
+        type: "event",
+        id: message.id as number,
+        event: "token",
+        text: message.text as string,
+        ...(message.count !== undefined ? { count: message.count as number } : {}),
+      };
     case "response": {
       const id = requireId(message.id, "response.id");
       if (message.ok === true) return { type: "response", id, ok: true, result: message.result };

@@ -12,7 +12,10 @@ import {
   sameLoad,
   type CompleteParams,
   type CompleteResult,
+  type CompleteTimings,
   type EngineMethod,
+  type ExplainParams,
+  type ExplainResult,
   type HostMessage,
   type LoadModelParams,
   type ModelSummary,
@@ -53,10 +56,16 @@ export type ModelState = "none" | "loading" | "loaded" | "error";
 export interface EngineState {
   host: HostState;
   model: ModelState;
-  /** Completions sent and not yet answered. */
+  /** Completions or explanations sent and not yet answered. */
   generating: boolean;
-  /** The loaded (or last loading) model. */
+  /** The loaded (or last loading) completion model. */
   summary?: ModelSummary;
+  /** The model of the last explanation, when it is another file than the completion model's. */
+  explainModel?: ModelSummary;
+  /** The generation running now, as its tokens stream in (updated at most every LIVE_UPDATE_MS). */
+  live?: LiveGeneration;
+  /** Timings of the last completion that generated text. */
+  lastCompletion?: CompleteTimings & { at: number };
   /** The last failure worth showing: a model that would not load, a host that died. */
   error?: string;
   /** Times the host has been restarted after dying. */
@@ -66,9 +75,18 @@ export interface EngineState {
   pid?: number;
 }
 
+export interface LiveGeneration {
+  kind: "complete" | "explain";
+  /** Tokens generated so far. */
+  tokens: number;
+  /** Date.now() when the request was sent, and when its first text came. */
+  startedAt: number;
+  firstTokenAt?: number;
+}
+
 export interface RequestOptions {
   signal?: AbortSignal;
-  /** Streamed text of a complete request (sets params.stream). */
+  /** Streamed text of a complete or explain request (sets params.stream). */
   onToken?: (text: string) => void;
 }
 
@@ -76,8 +94,13 @@ interface Pending {
   method: EngineMethod;
   resolve: (result: unknown) => void;
   reject: (error: Error) => void;
-  onToken?: (text: string) => void;
+  onToken?: (text: string, count?: number) => void;
 }
+
+/** Streaming requests: what the status shows as generating. */
+const GENERATING_METHODS: readonly EngineMethod[] = ["complete", "explain"];
+/** Live token counts reach listeners at most this often (a status panel redraw per token would be wasted work). */
+const LIVE_UPDATE_MS = 100;
 
 const DEFAULTS = {
   restartDelayMs: 500,
@@ -178,10 +201,35 @@ export class EngineClient {
     await this.ensureModel(load);
     if (options.signal?.aborted) throw cancelled();
     const result = await this.request("complete", params, options);
-    if (result.kv) this.update({ kv: result.kv });
+    this.update({
+      ...(result.kv ? { kv: result.kv } : {}),
+      ...(result.timings.genTokens > 0 ? { lastCompletion: { ...result.timings, at: Date.now() } } : {}),
+    });
     return result;
   }
 
+  /**
+   * Explains code with the model `params.load` names: the completion model (ensureModel it first to see what it is)
+   * or another file, which the host loads itself, unloading the completion model when both do not fit.
+   */
+  async explain(params: ExplainParams, options: RequestOptions = {}): Promise<ExplainResult> {
+    if (options.signal?.aborted) throw new EngineError("cancelled", "the explanation was cancelled");
+    await this.host();
+    const incarnation = this.incarnation;
+    const result = await this.request("explain", params, options);
+    if (incarnation !== this.incarnation) return result;
+    if (result.swappedOut) {
+      this.loaded = undefined;
+      this.update({ model: "none", summary: undefined, kv: undefined });
+    }
+    this.update({ explainModel: result.model.path === this.loaded?.params.path ? undefined : result.model });
+    return result;
+  }
+
+  /** Tokens the loaded completion model makes of `text`. */
+  async countTokens(text: string): Promise<number> {
+    return (await this.request("countTokens", { text })).tokens;
+  }
   kvStats(): Promise<KvStats | null> {
     return this.request("kvStats", {});
   }
@@ -190,13 +238,13 @@ export class EngineClient {
     return this.request("planKv", params);
   }
 
-  /** Frees the model (and its cache) in the host; the next completion loads it again. Starts no host. */
+  /** Frees the models (and their caches) in the host; the next completion loads it again. Starts no host. */
   async unload(): Promise<void> {
     this.loaded = undefined;
     this.loading = undefined;
     this.clearIdleTimer();
     if (this.child && this.current.host === "running") await this.request("unload", {});
-    this.update({ model: "none", summary: undefined, kv: undefined });
+    this.update({ model: "none", summary: undefined, explainModel: undefined, kv: undefined });
   }
 
   // -------------------------------------------------------------------------------------------
@@ -208,16 +256,29 @@ export class EngineClient {
     const { signal, onToken } = options;
     if (signal?.aborted) throw new EngineError("cancelled", `${method} was cancelled`);
     const id = this.nextId++;
+    const streaming = GENERATING_METHODS.includes(method);
     const message = {
       type: "request",
       id,
       method,
-      params: method === "complete" ? { ...params, stream: onToken !== undefined } : params,
+      params: streaming ? { ...params, stream: onToken !== undefined } : params,
     };
     this.clearIdleTimer();
     const result = new Promise<ResultOf<M>>((resolve, reject) => {
-      this.pending.set(id, { method, resolve: resolve as (result: unknown) => void, reject, onToken });
-      if (method === "complete") this.update({ generating: true });
+      const live: LiveGeneration = { kind: method === "explain" ? "explain" : "complete", tokens: 0, startedAt: Date.now() };
+      let shownAt = 0;
+      const onStreamed = (text: string, count?: number) => {
+        live.tokens = count ?? live.tokens + 1;
+        const now = Date.now();
+        live.firstTokenAt ??= now;
+        if (now - shownAt >= LIVE_UPDATE_MS || shownAt === 0) {
+          shownAt = now;
+          this.update({ live: { ...live } });
+        }
+        onToken?.(text);
+      };
+      this.pending.set(id, { method, resolve: resolve as (result: unknown) => void, reject, onToken: streaming ? onStreamed : undefined });
+      if (streaming) this.update({ generating: true, live: { ...live } });
       child.send(message, (error) => {
         if (error) this.settle(id, new EngineError("host-exited", `cannot reach the engine host: ${error.message}`));
       });
@@ -240,8 +301,8 @@ export class EngineClient {
     const pending = this.pending.get(id);
     if (!pending) return;
     this.pending.delete(id);
-    if (pending.method === "complete" && ![...this.pending.values()].some((p) => p.method === "complete")) {
-      this.update({ generating: false });
+    if (GENERATING_METHODS.includes(pending.method) && ![...this.pending.values()].some((p) => GENERATING_METHODS.includes(p.method))) {
+      this.update({ generating: false, live: undefined });
     }
     if (error) pending.reject(error);
     else pending.resolve(result);
@@ -264,7 +325,7 @@ export class EngineClient {
         onReady();
         return;
       case "event":
-        this.pending.get(message.id)?.onToken?.(message.text);
+        this.pending.get(message.id)?.onToken?.(message.text, message.count);
         return;
       case "response":
         if (message.ok) this.settle(message.id, undefined, message.result);

@@ -1,12 +1,17 @@
 // The engine host: a Node child process (forked by EngineClient with the IPC channel) and the only process of the
 // extension that loads the native addon, so a crash in native code takes down this process, never VS Code's
-// extension host. It holds at most one model and ONE session for it: consecutive completions share the session, so
-// each keystroke re-reads only the tokens after the longest prefix it has in common with the previous prompt.
+// extension host. It holds the completion model with ONE session for completions: consecutive completions share it,
+// so each keystroke re-reads only the tokens after the longest prefix it has in common with the previous prompt.
+// Explanations run in a second session, on the completion model or on a separate Instruct model (explain.modelPath)
+// that is loaded alongside when memory allows and swapped in for the completion model when it does not.
 //
-// Requests that use the session (loadModel, complete, unload, shutdown) run one after another in arrival order; cancel,
-// kvStats and planKv answer at once. A cancel reaches the native loop through the request's AbortSignal.
+// Requests that use a session (loadModel, complete, explain, unload, shutdown) run one after another in arrival
+// order; cancel, kvStats, planKv and countTokens answer at once. A cancel reaches the native loop through the
+// request's AbortSignal.
 import { existsSync, statSync } from "node:fs";
+import os from "node:os";
 
+import { explainRequest } from "../core/explain-prompt";
 import { trimPrefixToBudget } from "../core/fim-context";
 import {
   EngineError,
@@ -17,6 +22,9 @@ import {
   sameLoad,
   type CompleteParams,
   type CompleteResult,
+  type CompleteTimings,
+  type ExplainParams,
+  type ExplainResult,
   type HostMessage,
   type LoadModelParams,
   type ModelSummary,
@@ -24,31 +32,54 @@ import {
   type RequestMessage,
   type ResultOf,
 } from "../core/protocol";
-import { Model, planKv, type Session } from "./engine";
+import { describeModelFile, Model, planKv, type GenerateResult, type ModelFileDetails, type PromptInput, type Session } from "./engine";
 
 /** Below this many prompt tokens an infill prompt has no room for useful context. */
 const MIN_PROMPT_BUDGET = 16;
 /** Rounds of trimming before giving up: trimPrefixToBudget estimates tokens from characters, the tokenizer decides. */
 const MAX_TRIM_ROUNDS = 6;
+/**
+ * What a second model needs beyond its file to be loaded alongside the first: its KV cache and buffers. A rough
+ * allowance, since an explanation's cache grows with its prompt; the engine's own check refuses a request whose cache
+ * does not fit, so a low estimate costs a clear error, not a crash.
+ */
+const SECOND_MODEL_ALLOWANCE_BYTES = 512 * 2 ** 20;
 
+type Purpose = "complete" | "explain";
+
+/** A model in memory and the sessions that use it, each made with the load options it was asked for. */
 interface Loaded {
-  params: LoadModelParams;
   model: Model;
-  session: Session;
+  details: ModelFileDetails;
+  /** The options of the last load (the completion model's, or the explanation's for a separate Instruct model). */
+  params: LoadModelParams;
+  sessions: Partial<Record<Purpose, { session: Session; params: LoadModelParams }>>;
+}
+
+export interface EngineHostOptions {
+  /** Bytes the machine can still give (default: os.freemem, MemAvailable on Linux); tests pass their own. */
+  availableMemory?: () => number;
 }
 
 export class EngineHost {
-  private loaded: Loaded | undefined;
+  /** The completion model. */
+  private completion: Loaded | undefined;
+  /** A separate model for explanations (explain.modelPath), when it is another file. */
+  private explainer: Loaded | undefined;
   /** The tail of the chain of session work; each exclusive request runs after the one before it settles. */
   private tail: Promise<unknown> = Promise.resolve();
   /** Requests received and not yet answered that a cancel can stop. */
   private readonly aborts = new Map<number, AbortController>();
   private closed = false;
+  private readonly availableMemory: () => number;
 
   constructor(
     private readonly send: (message: HostMessage) => void,
     private readonly exit: (code: number) => void = () => {},
-  ) {}
+    options: EngineHostOptions = {},
+  ) {
+    this.availableMemory = options.availableMemory ?? (() => os.freemem());
+  }
 
   /** Handles one received message; every request is answered, a malformed one with a bad-request error. */
   receive(message: unknown): void {
@@ -63,7 +94,7 @@ export class EngineHost {
       return;
     }
     const id = request.id;
-    if (request.method === "cancel" || request.method === "kvStats" || request.method === "planKv") {
+    if (request.method === "cancel" || request.method === "kvStats" || request.method === "planKv" || request.method === "countTokens") {
       this.answer(id, async () => this.immediate(request));
       return;
     }
@@ -106,12 +137,17 @@ export class EngineHost {
         return { cancelled: controller !== undefined } satisfies ResultOf<"cancel">;
       }
       case "kvStats":
-        return (this.loaded?.session.kvStats() ?? null) satisfies ResultOf<"kvStats">;
+        return (this.completion?.sessions.complete?.session.kvStats() ?? null) satisfies ResultOf<"kvStats">;
       case "planKv": {
         const { tokens, kv, layers, kvDim } = request.params;
         if (layers !== undefined && kvDim !== undefined) return planKv({ layers, kvDim, tokens, kv });
-        if (!this.loaded) throw new EngineError("no-model", "planKv needs a loaded model, or layers and kvDim");
-        return this.loaded.model.planKv(tokens, kv ?? this.loaded.params.kv ?? {});
+        if (!this.completion) throw new EngineError("no-model", "planKv needs a loaded model, or layers and kvDim");
+        return this.completion.model.planKv(tokens, kv ?? this.completion.params.kv ?? {});
+      }
+      case "countTokens": {
+        if (!this.completion) throw new EngineError("no-model", "countTokens needs a loaded model");
+        const tokens = await this.completion.model.tokenize(request.params.text, { addBos: false });
+        return { tokens: tokens.length } satisfies ResultOf<"countTokens">;
       }
       default:
         throw new ProtocolError(`${request.method} is not an immediate request`);
@@ -125,8 +161,10 @@ export class EngineHost {
         return this.loadModel(request.params);
       case "complete":
         return this.complete(request.params, signal, request.id);
+      case "explain":
+        return this.explain(request.params, signal, request.id);
       case "unload": {
-        const unloaded = this.loaded !== undefined;
+        const unloaded = this.completion !== undefined || this.explainer !== undefined;
         this.unload();
         return { unloaded } satisfies ResultOf<"unload">;
       }
@@ -141,59 +179,91 @@ export class EngineHost {
     }
   }
 
-  private summary(loadMs: number): ModelSummary {
-    const { model, session, params } = this.loaded!;
-    const info = model.info;
+  private summary(loaded: Loaded, params: LoadModelParams, loadMs: number): ModelSummary {
+    const info = loaded.model.info;
+    const { config } = info;
     return {
       path: params.path,
-      name: info.config.name,
+      name: config.name,
       fileSize: info.fileSize,
+      ...loaded.details,
       hasInfill: info.hasInfill,
-      contextLength: info.config.contextLength,
-      contextSize: session.contextSize,
-      layers: info.config.layers,
+      contextLength: config.contextLength,
+      contextSize: contextSizeFor(loaded.model, params),
+      layers: config.layers,
+      kvDim: config.kvHeads * config.headDim,
       kvPolicy: params.kv?.policy ?? "full",
       loadMs,
     };
   }
 
+  /** Loads the completion model, keeping whatever of the loaded state these options allow. */
   async loadModel(params: ParamsOf<"loadModel">): Promise<ModelSummary> {
     const started = performance.now();
-    if (this.loaded && sameLoad(this.loaded.params, params)) return this.summary(0);
-    let model: Model;
-    if (this.loaded && this.loaded.params.path === params.path) {
-      // Same file, other session options: keep the weights, make a new session.
-      this.loaded.session.dispose();
-      model = this.loaded.model;
-      this.loaded = undefined;
+    const current = this.completion;
+    if (current && sameLoad(current.params, params) && current.sessions.complete) return this.summary(current, params, 0);
+    if (current?.params.path === params.path) {
+      // Same file, other session options: keep the weights, make new sessions.
+      disposeSessions(current);
+      current.params = { ...params };
+    } else if (this.explainer?.params.path === params.path) {
+      // The file is loaded already, for explanations: it becomes the completion model.
+      this.unloadCompletion();
+      this.completion = this.explainer;
+      this.explainer = undefined;
+      disposeSessions(this.completion);
+      this.completion.params = { ...params };
     } else {
-      this.unload();
-      if (!existsSync(params.path)) throw new EngineError("model-not-found", `model file not found: ${params.path}`);
-      if (!statSync(params.path).isFile()) throw new EngineError("model-not-found", `the model path is not a file: ${params.path}`);
-      try {
-        model = await Model.load(params.path);
-      } catch (error) {
-        throw new EngineError("engine", `cannot load ${params.path}: ${error instanceof Error ? error.message : String(error)}`);
-      }
+      this.unloadCompletion();
+      if (this.explainer && !this.fitsAlongside(params.path)) this.unloadExplainer();
+      this.completion = await this.open(params);
     }
-    let session: Session;
-    try {
-      session = await this.createSession(model, params);
-    } catch (error) {
-      model.dispose();
-      throw new EngineError("engine", `cannot start a session on ${params.path}: ${error instanceof Error ? error.message : String(error)}`);
-    }
-    this.loaded = { params: { ...params }, model, session };
-    return this.summary(Math.round(performance.now() - started));
+    const loaded = this.completion!;
+    await this.session(loaded, "complete", params);
+    return this.summary(loaded, params, Math.round(performance.now() - started));
   }
 
-  private createSession(model: Model, params: LoadModelParams): Promise<Session> {
-    // The setting is one number for every model: a model with a shorter context gets all of its own.
-    return model.createSession({
-      contextSize: params.contextSize ? Math.min(params.contextSize, model.info.config.contextLength) : undefined,
-      threads: params.threads || undefined,
-      kv: params.kv,
-    });
+  /** Loads a model file, with clear errors for a missing file and one the engine cannot read. */
+  private async open(params: LoadModelParams): Promise<Loaded> {
+    if (!existsSync(params.path)) throw new EngineError("model-not-found", `model file not found: ${params.path}`);
+    if (!statSync(params.path).isFile()) throw new EngineError("model-not-found", `the model path is not a file: ${params.path}`);
+    let model: Model;
+    try {
+      model = await Model.load(params.path);
+    } catch (error) {
+      throw new EngineError("engine", `cannot load ${params.path}: ${error instanceof Error ? error.message : String(error)}`);
+    }
+    try {
+      return { model, details: await describeModelFile(params.path), params: { ...params }, sessions: {} };
+    } catch (error) {
+      model.dispose();
+      throw new EngineError("engine", `cannot read ${params.path}: ${error instanceof Error ? error.message : String(error)}`);
+    }
+  }
+
+  /** The model's session for `purpose`, made (again) when it has none or one with other options. */
+  private async session(loaded: Loaded, purpose: Purpose, params: LoadModelParams): Promise<Session> {
+    const existing = loaded.sessions[purpose];
+    if (existing && sameLoad(existing.params, params)) return existing.session;
+    existing?.session.dispose();
+    delete loaded.sessions[purpose];
+    try {
+      // The setting is one number for every model: a model with a shorter context gets all of its own.
+      const session = await loaded.model.createSession({
+        contextSize: contextSizeFor(loaded.model, params),
+        threads: params.threads || undefined,
+        kv: params.kv,
+      });
+      loaded.sessions[purpose] = { session, params: { ...params } };
+      return session;
+    } catch (error) {
+      throw new EngineError("engine", `cannot start a session on ${params.path}: ${error instanceof Error ? error.message : String(error)}`);
+    }
+  }
+
+  /** Whether the file at `path` can be loaded while the models in memory stay. */
+  private fitsAlongside(path: string): boolean {
+    return statSync(path).size + SECOND_MODEL_ALLOWANCE_BYTES <= this.availableMemory();
   }
 
   async complete(params: CompleteParams, signal: AbortSignal, id: number): Promise<CompleteResult> {
@@ -201,54 +271,120 @@ export class EngineHost {
     const cancelled = (): CompleteResult => ({
       text: "",
       stopReason: "cancelled",
-      timings: { promptTokens: 0, reusedTokens: 0, promptMs: 0, genTokens: 0, genMs: 0, totalMs: Math.round(performance.now() - started) },
-      kv: this.loaded?.session.kvStats() ?? null,
+      timings: { ...NO_TIMINGS, totalMs: Math.round(performance.now() - started) },
+      kv: this.completion?.sessions.complete?.session.kvStats() ?? null,
       trimmedPrefixChars: 0,
     });
     if (signal.aborted) return cancelled();
-    if (!this.loaded) throw new EngineError("no-model", "no model is loaded");
-    const { model } = this.loaded;
-    if (!model.info.hasInfill) {
-      throw new EngineError("no-infill", noInfillMessage(model.info.config.name, this.loaded.params.path));
-    }
+    const loaded = this.completion;
+    if (!loaded) throw new EngineError("no-model", "no model is loaded");
+    const { model } = loaded;
+    if (!model.info.hasInfill) throw new EngineError("no-infill", noInfillMessage(model.info.config.name, loaded.params.path));
     if (params.freshSession) {
       // Benchmarks: a new session with the same options, so no prefix of the previous prompt is reused.
-      this.loaded.session.dispose();
-      try {
-        this.loaded.session = await this.createSession(model, this.loaded.params);
-      } catch (error) {
-        model.dispose();
-        this.loaded = undefined;
-        throw new EngineError("engine", `cannot start a new session: ${error instanceof Error ? error.message : String(error)}`);
-      }
+      loaded.sessions.complete?.session.dispose();
+      delete loaded.sessions.complete;
     }
-    const session = this.loaded.session;
+    const session = await this.session(loaded, "complete", loaded.params);
     const { tokens, trimmedPrefixChars } = await this.fitInfill(session, params);
     if (signal.aborted) return cancelled();
-    const { maxTokens, temperature, topK, topP, minP, repeatPenalty, seed, stop } = params;
     try {
-      const result = await session.generate({ tokens }, {
-        maxTokens,
-        temperature,
-        topK,
-        topP,
-        minP,
-        repeatPenalty,
-        seed,
-        stop,
-        signal,
-        onToken: params.stream ? (text) => text && this.send({ type: "event", id, event: "token", text }) : undefined,
-      });
-      return {
-        text: result.text,
-        stopReason: result.stopReason,
-        timings: { ...result.timings, totalMs: Math.round(performance.now() - started) },
-        kv: result.kv,
-        trimmedPrefixChars,
-      };
+      const { result, timings } = await this.generate(session, { tokens }, params, signal, id, started);
+      return { text: result.text, stopReason: result.stopReason, timings, kv: result.kv, trimmedPrefixChars };
     } catch (error) {
       // Aborted before the native loop started: not an error, a request that produced nothing.
       if (signal.aborted) return cancelled();
+      throw error;
+    }
+  }
+
+  /** Runs one generation, streaming its text as token events when asked, and times it from `started`. */
+  private async generate(
+    session: Session,
+    prompt: PromptInput,
+    params: Pick<CompleteParams, "maxTokens" | "temperature" | "topK" | "topP" | "minP" | "repeatPenalty" | "seed" | "stop" | "stream">,
+    signal: AbortSignal,
+    id: number,
+    started: number,
+  ): Promise<{ result: GenerateResult; timings: CompleteTimings }> {
+    const { maxTokens, temperature, topK, topP, minP, repeatPenalty, seed, stop } = params;
+    let firstTokenMs = 0;
+    let count = 0;
+    const result = await session.generate(prompt, {
+      maxTokens,
+      temperature,
+      topK,
+      topP,
+      minP,
+      repeatPenalty,
+      seed,
+      stop,
+      signal,
+      onToken: (text) => {
+        count++;
+        if (!text) return;
+        if (firstTokenMs === 0) firstTokenMs = Math.max(1, Math.round(performance.now() - started));
+        if (params.stream) this.send({ type: "event", id, event: "token", text, count });
+      },
+    });
+    return { result, timings: { ...result.timings, firstTokenMs, totalMs: Math.round(performance.now() - started) } };
+  }
+
+  /**
+   * Explains code with the Instruct template, in an explanation session of its own so that the completion session's
+   * cached prefix survives. The model is the completion model, a separate one loaded before, or `params.load`'s file
+   * loaded now: alongside the completion model when memory allows, in its place when not.
+   */
+  async explain(params: ExplainParams, signal: AbortSignal, id: number): Promise<ExplainResult> {
+    const started = performance.now();
+    const target = params.load;
+    let swappedOut = false;
+    let loaded: Loaded;
+    if (this.completion?.params.path === target.path) {
+      loaded = this.completion;
+    } else if (this.explainer?.params.path === target.path) {
+      loaded = this.explainer;
+    } else {
+      this.unloadExplainer();
+      if (this.completion && !this.fitsAlongside(target.path)) {
+        this.unloadCompletion();
+        swappedOut = true;
+      }
+      this.explainer = await this.open(target);
+      loaded = this.explainer;
+    }
+    if (loaded === this.explainer) loaded.params = { ...target };
+    const session = await this.session(loaded, "explain", target);
+    const budget = session.contextSize - params.maxTokens;
+    const chatOf = (context: string | undefined): PromptInput => {
+      const request = explainRequest(params.code, params.language, context);
+      return { chat: { system: request.system, turns: [{ user: request.user }] } };
+    };
+    let prompt = chatOf(params.context);
+    let promptTokens = (await session.promptTokens(prompt)).length;
+    const contextDropped = params.context !== undefined && promptTokens > budget;
+    if (contextDropped) {
+      prompt = chatOf(undefined);
+      promptTokens = (await session.promptTokens(prompt)).length;
+    }
+    if (promptTokens > budget) {
+      throw new EngineError(
+        "too-long",
+        `the selection makes a prompt of ${promptTokens} tokens, and with ${params.maxTokens} for the answer the context of ` +
+          `${session.contextSize} tokens holds ${Math.max(0, budget)}: select less, or raise pyramidCoder.contextSize`,
+      );
+    }
+    const summary = this.summary(loaded, target, 0);
+    if (signal.aborted) {
+      return { text: "", stopReason: "cancelled", timings: { ...NO_TIMINGS, totalMs: 0 }, kv: null, model: summary, contextDropped, swappedOut };
+    }
+    try {
+      const { result, timings } = await this.generate(session, prompt, params, signal, id, started);
+      return { text: result.text, stopReason: result.stopReason, timings, kv: result.kv, model: summary, contextDropped, swappedOut };
+    } catch (error) {
+      if (signal.aborted) {
+        return { text: "", stopReason: "cancelled", timings: { ...NO_TIMINGS, totalMs: Math.round(performance.now() - started) }, kv: null, model: summary, contextDropped, swappedOut };
+      }
       throw error;
     }
   }
@@ -289,11 +425,21 @@ export class EngineHost {
     return { tokens, trimmedPrefixChars: params.prefix.length - prefix.length };
   }
 
+  private unloadCompletion(): void {
+    const loaded = this.completion;
+    this.completion = undefined;
+    if (loaded) disposeLoaded(loaded);
+  }
+
+  private unloadExplainer(): void {
+    const loaded = this.explainer;
+    this.explainer = undefined;
+    if (loaded) disposeLoaded(loaded);
+  }
+
   unload(): void {
-    const loaded = this.loaded;
-    this.loaded = undefined;
-    loaded?.session.dispose();
-    loaded?.model.dispose();
+    this.unloadCompletion();
+    this.unloadExplainer();
   }
 
   /** Stops everything, for a host whose parent went away. */
@@ -303,6 +449,24 @@ export class EngineHost {
     // Disposing during a native request is safe (the engine waits for it), but let queued work see `closed` first.
     void this.tail.finally(() => this.unload());
   }
+}
+
+const NO_TIMINGS: CompleteTimings = { promptTokens: 0, reusedTokens: 0, promptMs: 0, genTokens: 0, genMs: 0, firstTokenMs: 0, totalMs: 0 };
+
+/** The context a session of `model` gets for these options: the setting, capped at the model's context length. */
+function contextSizeFor(model: Model, params: LoadModelParams): number {
+  const length = model.info.config.contextLength;
+  return params.contextSize ? Math.min(params.contextSize, length) : length;
+}
+
+function disposeSessions(loaded: Loaded): void {
+  for (const entry of Object.values(loaded.sessions)) entry?.session.dispose();
+  loaded.sessions = {};
+}
+
+function disposeLoaded(loaded: Loaded): void {
+  disposeSessions(loaded);
+  loaded.model.dispose();
 }
 
 function main(): void {
@@ -331,4 +495,5 @@ function main(): void {
   send({ type: "ready", pid: process.pid, protocol: PROTOCOL_VERSION });
 }
 
-main();
+// Run as the host process (the bundle, forked); imported (tests), only the class.
+if (typeof module !== "undefined" && typeof require !== "undefined" && require.main === module) main();

@@ -1,5 +1,6 @@
 // The engine API of DESIGN.md over the native addon: prompts given as tokens, plain text, an infill pair or a chat,
 // AbortSignal cancellation, and streamed text. Used by the command line and the engine host process.
+import { fileTypeName, looksChatTuned } from "../core/model-type";
 import {
   loadAddon,
   type ChatTurn,
@@ -94,6 +95,24 @@ export class Session {
   dispose(): void {
     this.native.dispose();
   }
+}
+
+/** What a model file says about itself beyond its shape, read from its header (the weights are not touched). */
+export interface ModelFileDetails {
+  /** Bytes of the weight tensors. */
+  weightsBytes: number;
+  fileType: string;
+  chatTuned: boolean;
+}
+
+export async function describeModelFile(path: string): Promise<ModelFileDetails> {
+  const { metadata, tensors } = await loadAddon().inspect(path);
+  const text = (key: string) => (typeof metadata[key] === "string" ? (metadata[key] as string) : undefined);
+  return {
+    weightsBytes: tensors.reduce((sum, tensor) => sum + Number(tensor.bytes), 0),
+    fileType: fileTypeName(metadata["general.file_type"]),
+    chatTuned: looksChatTuned([text("general.name"), text("general.finetune"), text("general.basename"), path.split(/[\\/]/).pop()]),
+  };
 }
 
 /** What a KV policy keeps, computed without a model. */

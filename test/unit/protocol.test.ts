@@ -33,6 +33,13 @@ const REQUESTS: RequestMessage[] = [
   { type: "request", id: 5, method: "planKv", params: { tokens: 2048, layers: 32, kvDim: 4096, kv: { policy: "streaming" } } },
   { type: "request", id: 6, method: "unload", params: {} },
   { type: "request", id: 7, method: "shutdown", params: {} },
+  {
+    type: "request",
+    id: 8,
+    method: "explain",
+    params: { load: { path: "/m/codellama-7b-instruct.Q4_K_M.gguf", contextSize: 4096 }, code: "x = 1", language: "python", context: "y = 2", maxTokens: 512, stream: true },
+  },
+  { type: "request", id: 9, method: "countTokens", params: { text: "def f():\n    pass\n" } },
 ];
 
 describe("requests", () => {
@@ -71,6 +78,12 @@ describe("requests", () => {
     ["a KV number given as text", { type: "request", id: 1, method: "loadModel", params: { path: "m", kv: { targetRatio: "0.5" } } }, /loadModel\.kv\.targetRatio must be a number/],
     ["a cancel without a target", { type: "request", id: 1, method: "cancel", params: {} }, /cancel\.target must be a non-negative integer/],
     ["a plan without tokens", { type: "request", id: 1, method: "planKv", params: {} }, /planKv\.tokens must be a number/],
+    ["an explanation without a model", { type: "request", id: 1, method: "explain", params: { code: "x", maxTokens: 8 } }, /explain\.load must be an object/],
+    ["an explanation with an empty model path", { type: "request", id: 1, method: "explain", params: { load: { path: "" }, code: "x", maxTokens: 8 } }, /explain\.load\.path is empty/],
+    ["an explanation without code", { type: "request", id: 1, method: "explain", params: { load: { path: "m" }, maxTokens: 8 } }, /explain\.code must be a string/],
+    ["an explanation with a context that is no string", { type: "request", id: 1, method: "explain", params: { load: { path: "m" }, code: "x", context: 3, maxTokens: 8 } }, /explain\.context must be a string/],
+    ["an explanation with a bad KV option", { type: "request", id: 1, method: "explain", params: { load: { path: "m", kv: { policy: "lru" } }, code: "x", maxTokens: 8 } }, /explain\.load\.kv\.policy must be/],
+    ["a token count without text", { type: "request", id: 1, method: "countTokens", params: {} }, /countTokens\.text must be a string/],
   ];
   it.each(cases)("refuses %s, naming the field", (_name, message, expected) => {
     expect(() => parseRequest(message)).toThrow(ProtocolError);
@@ -87,11 +100,12 @@ describe("host messages", () => {
   const MESSAGES: HostMessage[] = [
     { type: "ready", pid: 4242, protocol: 1 },
     { type: "event", id: 2, event: "token", text: "return x" },
+    { type: "event", id: 2, event: "token", text: " + 1", count: 3 },
     {
       type: "response",
       id: 2,
       ok: true,
-      result: { text: "x", stopReason: "eos", timings: { promptTokens: 20, reusedTokens: 18, promptMs: 3, genTokens: 2, genMs: 1, totalMs: 5 }, kv: null, trimmedPrefixChars: 0 },
+      result: { text: "x", stopReason: "eos", timings: { promptTokens: 20, reusedTokens: 18, promptMs: 3, genTokens: 2, genMs: 1, firstTokenMs: 4, totalMs: 5 }, kv: null, trimmedPrefixChars: 0 },
     },
     { type: "response", id: 4, ok: true, result: null },
     { type: "response", id: 3, ok: false, error: { code: "no-infill", message: "no infill tokens" } },
@@ -105,6 +119,7 @@ describe("host messages", () => {
     expect(() => parseHostMessage({ type: "hello" })).toThrow(/host message type must be/);
     expect(() => parseHostMessage({ type: "event", id: 1, event: "progress", text: "" })).toThrow(/event\.event must be "token"/);
     expect(() => parseHostMessage({ type: "event", id: 1, event: "token" })).toThrow(/event\.text must be a string/);
+    expect(() => parseHostMessage({ type: "event", id: 1, event: "token", text: "", count: -1 })).toThrow(/event\.count/);
     expect(() => parseHostMessage({ type: "response", id: 1, ok: "yes" })).toThrow(/response\.ok must be a boolean/);
     expect(() => parseHostMessage({ type: "response", id: 1, ok: false })).toThrow(/response\.error must be an object/);
     expect(() => parseHostMessage({ type: "ready", pid: "1", protocol: 1 })).toThrow(/ready\.pid/);
