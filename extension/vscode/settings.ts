@@ -29,7 +29,8 @@ export interface Settings {
   idleUnloadMinutes: number;
   kv: KvPolicyOptions;
   completion: CompletionSettings;
-  explain: { maxTokens: number };
+  /** modelPath: an Instruct model for explanations ("" : the completion model). */
+  explain: { maxTokens: number; modelPath: string };
 }
 
 const KV_POLICIES: readonly KvPolicyName[] = ["pyramid", "full", "streaming", "h2o"];
@@ -73,7 +74,10 @@ export function readSettings(scope?: vscode.ConfigurationScope): Settings {
       fimFormat: format === "psm" ? "psm" : "spm",
       temperature: clamp(config.get("completion.temperature"), 0, 0, 2),
     },
-    explain: { maxTokens: clamp(config.get("explain.maxTokens"), 512, 1, 4096, true) },
+    explain: {
+      maxTokens: clamp(config.get("explain.maxTokens"), 512, 1, 4096, true),
+      modelPath: expandHome(config.get<string>("explain.modelPath", "").trim()),
+    },
   };
 }
 

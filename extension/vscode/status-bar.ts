@@ -2,20 +2,10 @@
 // after the last completion (what PyramidInfer saves shows there: bytes in use against the full cache's).
 import * as vscode from "vscode";
 
+import { formatBytes } from "../core/format";
+import { COMMANDS } from "./commands";
 import type { EngineClient, EngineState } from "../host/engine-client";
 import { readSettings } from "./settings";
-
-export function formatBytes(bytes: number): string {
-  if (bytes < 1024) return `${bytes} B`;
-  const units = ["KiB", "MiB", "GiB", "TiB"];
-  let value = bytes / 1024;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  return `${value >= 100 ? value.toFixed(0) : value.toFixed(1)} ${units[unit]}`;
-}
 
 export class StatusBar implements vscode.Disposable {
   private readonly item = vscode.window.createStatusBarItem("pyramidCoder.status", vscode.StatusBarAlignment.Right, 100);
@@ -51,27 +41,28 @@ export class StatusBar implements vscode.Disposable {
     const model = state.summary ? `\nModel: ${state.summary.name} (${state.summary.path})` : modelPath ? `\nModel: ${modelPath}` : "";
     const restarts = state.restarts > 0 ? `\nThe engine host was restarted ${state.restarts} time(s) after stopping.` : "";
     if (!enabled) {
-      return { text: "$(circle-slash) Pyramid", tooltip: "Pyramid Coder: completions are off (click to turn them on)", command: "pyramidCoder.toggle", alert: false };
+      return { text: "$(circle-slash) Pyramid", tooltip: "Pyramid Coder: completions are off (click to turn them on)", command: COMMANDS.toggle, alert: false };
     }
     if (state.host === "restarting") {
-      return { text: "$(debug-restart) Pyramid: restarting", tooltip: `Pyramid Coder: ${state.error ?? "the engine host is restarting"}${restarts}`, command: "pyramidCoder.showLog", alert: true };
+      return { text: "$(debug-restart) Pyramid: restarting", tooltip: `Pyramid Coder: ${state.error ?? "the engine host is restarting"}${restarts}`, command: COMMANDS.showLog, alert: true };
     }
     if (state.host === "failed" || state.model === "error") {
-      return { text: "$(error) Pyramid: error", tooltip: `Pyramid Coder: ${state.error ?? "error"}${restarts}\n(click for the log)`, command: "pyramidCoder.showLog", alert: true };
+      return { text: "$(error) Pyramid: error", tooltip: `Pyramid Coder: ${state.error ?? "error"}${restarts}\n(click for the log)`, command: COMMANDS.showLog, alert: true };
     }
     if (!modelPath) {
-      return { text: "$(circle-outline) Pyramid: no model", tooltip: "Pyramid Coder: no model configured (click to choose a CodeLLaMA .gguf file)", command: "pyramidCoder.selectModel", alert: false };
+      return { text: "$(circle-outline) Pyramid: no model", tooltip: "Pyramid Coder: no model configured (click to choose a CodeLLaMA .gguf file)", command: COMMANDS.selectModel, alert: false };
     }
+    const panel = "\n(click for the status panel)";
     if (state.model === "loading") {
-      return { text: "$(loading~spin) Pyramid: loading", tooltip: `Pyramid Coder: loading the model${model}`, command: "pyramidCoder.showLog", alert: false };
-    }
-    if (state.model !== "loaded") {
-      return { text: "$(circle-outline) Pyramid: no model", tooltip: `Pyramid Coder: no model loaded; the next completion loads it${model}${restarts}`, command: "pyramidCoder.toggle", alert: false };
+      return { text: "$(loading~spin) Pyramid: loading", tooltip: `Pyramid Coder: loading the model${model}${panel}`, command: COMMANDS.showStatus, alert: false };
     }
     if (state.generating) {
-      return { text: `$(sync~spin) Pyramid${kv}`, tooltip: `Pyramid Coder: generating${model}${kvDetail}${restarts}`, command: "pyramidCoder.toggle", alert: false };
+      return { text: `$(sync~spin) Pyramid${kv}`, tooltip: `Pyramid Coder: generating${model}${kvDetail}${restarts}${panel}`, command: COMMANDS.showStatus, alert: false };
     }
-    return { text: `$(check) Pyramid${kv}`, tooltip: `Pyramid Coder: idle (click to turn completions off)${model}${kvDetail}${restarts}`, command: "pyramidCoder.toggle", alert: false };
+    if (state.model !== "loaded") {
+      return { text: "$(circle-outline) Pyramid: no model", tooltip: `Pyramid Coder: no model loaded; the next completion loads it${model}${restarts}${panel}`, command: COMMANDS.showStatus, alert: false };
+    }
+    return { text: `$(check) Pyramid${kv}`, tooltip: `Pyramid Coder: idle${model}${kvDetail}${restarts}${panel}`, command: COMMANDS.showStatus, alert: false };
   }
 
   dispose(): void {
