@@ -3,14 +3,18 @@
 // kill -9 the engine host and see the next completion arrive from a restarted one.
 //
 // Two extensions go through the same steps: a small fixture (test/e2e/fixture-extension) that proves the harness
-// itself, and the packaged Pyramid Coder with the real engine on the demo model.
+// itself, and the packaged Pyramid Coder with the real engine on the demo model. Pyramid Coder starts with no model
+// configured, as after a fresh install: the first keystrokes bring its "needs a model" notification (once), its button
+// opens the file dialog, the demo model chosen there is loaded (under a progress notification) and saved as
+// pyramidCoder.modelPath, and only then does ghost text come. Every notification toast is recorded in the page as it
+// appears (workbench.ts, recordToasts), so that one shown for a moment, such as the progress of a fast load, is seen.
 //
 // Runs wherever it can: linux-x64, Node 20, Chromium, and code-server installed (test/e2e/install.ts) or buildable.
 // Elsewhere it skips with the reason; with PYRAMID_E2E=required (CI) a missing piece fails instead, and
 // PYRAMID_E2E=off skips it. Screenshots of every step, and code-server's logs (the extension host's, each output
 // channel's), go to test/.cache/e2e/<suite>/.
 import { createRequire } from "node:module";
-import { mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from "node:fs";
 import os from "node:os";
 import path from "node:path";
 
@@ -26,8 +30,15 @@ const DEMO_MODEL = path.join(REPO_ROOT, "media", "models", "tiny-code-q8_0.gguf"
 /** The process the extension forks for inference; the test finds it by this in its command line. */
 const ENGINE_HOST = "engine-host.js";
 
-/** The extension's settings for the run: the demo model, so nothing depends on a download. */
-const PYRAMID_SETTINGS = { "pyramidCoder.modelPath": DEMO_MODEL };
+/** What the extension says when it is asked to complete with no model configured, and its button. */
+const NEEDS_MODEL = /^Pyramid Coder needs a CodeLLaMA GGUF model\b/;
+const CHOOSE_MODEL = "Choose model file…";
+/** The title of its file dialog (model-picker.ts). */
+const PICKER_TITLE = "Pyramid Coder: choose a CodeLLaMA GGUF model";
+/** Its confirmation once the chosen model is loaded and saved. */
+const COMPLETES_WITH = /^Pyramid Coder completes with /;
+/** Its status bar item's id: `<publisher>.<name>.<item id>` (status-bar.ts). */
+const STATUS_ITEM = "pyramid-coder.pyramid-coder.pyramidCoder.status";
 
 function blockers(): string[] {
   const found = e2eBlockers();
@@ -73,6 +84,17 @@ interface Suite {
   firstTimeoutMs: number;
   /** Extra checks of a suggestion, given the engine host that must have produced it. */
   checkGhost?: (ghost: GhostText, hostPid: number) => void;
+  /**
+   * The extension starts without a model: the first typed line must bring the "needs a model" notification, and the
+   * model is chosen through its button and the file dialog before any suggestion can come.
+   */
+  choosesModel?: {
+    file: string;
+    /** The progress notification while the chosen file loads. */
+    loading: RegExp;
+  };
+  /** The progress notification that a restarted engine host's reload of the model must show. */
+  reloadNotification?: RegExp;
 }
 
 const suites: Suite[] = [
@@ -89,8 +111,12 @@ const suites: Suite[] = [
       const result = packagedExtension(outDir, log);
       return "vsix" in result ? result.vsix : result;
     },
-    settings: PYRAMID_SETTINGS,
+    // No pyramidCoder.modelPath: the test chooses the demo model the way a user would (nothing depends on a download).
+    settings: {},
     firstTimeoutMs: 120_000,
+    // load-progress.ts's notification, which every model load shows.
+    choosesModel: { file: DEMO_MODEL, loading: /^Pyramid Coder: loading the model/ },
+    reloadNotification: /^Pyramid Coder: loading the model/,
   },
 ];
 
@@ -171,23 +197,107 @@ for (const suite of suites) {
       return server!.findProcesses(ENGINE_HOST);
     }
 
-    it("shows ghost text for a typed line and Tab puts it in the document", async (context) => {
-      if (unavailable) return context.skip(unavailable);
+    /**
+     * Settings as code-server has them on disk ({} where the file is not there yet; VS Code writes plain JSON).
+     * `User` is the browser side's user settings (where the harness puts DEFAULT_SETTINGS); `Machine` is the user
+     * settings of the machine the extension host runs on, VS Code's "Remote" settings: code-server is a remote window,
+     * so a "machine-overridable" setting such as pyramidCoder.modelPath, updated at the Global target, is written
+     * there, as it would be over Remote-SSH (the path is one on the machine that runs the engine).
+     */
+    function settingsOnDisk(which: "User" | "Machine"): Record<string, unknown> {
+      const file = path.join(server!.userDataDir, which, "settings.json");
+      return existsSync(file) ? JSON.parse(readFileSync(file, "utf8")) : {};
+    }
+
+    /**
+     * With no model configured: types a line, sees the "needs a model" notification, types on (it must not come
+     * again), clicks its button, types the model's path into the file dialog, and sees the model loaded under a
+     * progress notification, written to settings.json and confirmed.
+     */
+    async function chooseModelWhenAsked(model: { file: string; loading: RegExp }): Promise<void> {
       const wb = workbench!;
-      await wb.openFile("main.py");
-      await wb.focusEditorEnd();
-      await wb.screenshot("file-open");
-      const ghost = await completeOneOf(FIRST_LINES, "first", suite.firstTimeoutMs);
-      const hosts = engineHosts();
-      expect(hosts.length, `processes running ${ENGINE_HOST} under code-server`).toBeGreaterThan(0);
-      suite.checkGhost?.(ghost, hosts[hosts.length - 1]);
-    });
+      for (const which of ["User", "Machine"] as const) {
+        expect(settingsOnDisk(which)["pyramidCoder.modelPath"], `pyramidCoder.modelPath in ${which}/settings.json at the start`).toBeUndefined();
+      }
+      await wb.type(FIRST_LINES[0]);
+      const asked = await wb.waitForToast(NEEDS_MODEL, suite.firstTimeoutMs);
+      log(`${suite.name}: asked ${JSON.stringify(asked.message)} [${asked.buttons.join(" | ")}]`);
+      expect(asked.severity).toBe("info");
+      expect(asked.buttons).toContain(CHOOSE_MODEL);
+      // More keystrokes, each a completion request without a model: the notification must stay the one already
+      // shown. Checked here, and again once the model is loaded, long after these requests have been answered.
+      await wb.press("Enter");
+      await wb.type("return n");
+      const needsModel = async () => (await wb.toasts()).filter((t) => NEEDS_MODEL.test(t.message));
+      expect((await needsModel()).length, `"needs a model" shown once, among:\n${wb.describeToasts(await wb.toasts())}`).toBe(1);
+      await wb.waitForToastShown(NEEDS_MODEL);
+      await wb.screenshot("no-model-notification");
+      expect(await wb.ghostText(), "ghost text with no model").toBeUndefined();
+      expect(await wb.statusBarText(STATUS_ITEM)).toContain("Pyramid: no model");
+
+      await wb.clickToastButton(NEEDS_MODEL, CHOOSE_MODEL);
+      const dialog = await wb.waitForFileDialog(PICKER_TITLE);
+      expect(dialog.okLabel).toBe("Use this model");
+      await wb.typeInFileDialog(model.file);
+      await wb.screenshot("file-dialog");
+      await wb.acceptFileDialog();
+
+      const confirmed = await wb.waitForToast(COMPLETES_WITH, 60_000);
+      await wb.waitForToastShown(COMPLETES_WITH);
+      await expect.poll(() => wb.statusBarText(STATUS_ITEM), { timeout: 10_000 }).toMatch(/^Pyramid\b(?!.*(no model|loading|error))/);
+      await wb.screenshot("model-chosen");
+      log(`${suite.name}: ${JSON.stringify(confirmed.message)}`);
+      expect(confirmed.message).toMatch(/^Pyramid Coder completes with .+ \(\d+ layers, context \d+ tokens, KV \w+\)\.$/);
+      // Saved before the confirmation was shown; where: see settingsOnDisk.
+      expect(settingsOnDisk("Machine")["pyramidCoder.modelPath"], "pyramidCoder.modelPath in Machine/settings.json").toBe(model.file);
+      expect(settingsOnDisk("User")["pyramidCoder.modelPath"], "pyramidCoder.modelPath in User/settings.json").toBeUndefined();
+
+      const toasts = await wb.toasts();
+      log(`${suite.name}: notifications so far:\n${wb.describeToasts(toasts)}`);
+      const loading = toasts.filter((t) => model.loading.test(t.message));
+      expect(loading.length, `a notification ${model.loading} among:\n${wb.describeToasts(toasts)}`).toBeGreaterThan(0);
+      // Shown while the model loaded: a progress bar, after the file was chosen, before the confirmation, and gone
+      // once the model is in.
+      expect(loading[0].progress, "the loading notification shows progress").toBe(true);
+      expect(loading[0].index).toBeGreaterThan(asked.index);
+      expect(loading[0].index).toBeLessThan(confirmed.index);
+      await expect.poll(async () => (await wb.toasts())[loading[0].index].goneAt !== undefined, { timeout: 10_000 }).toBe(true);
+      expect(toasts.filter((t) => t.severity === "error"), "error notifications").toEqual([]);
+      expect((await needsModel()).length, `"needs a model" shown once, among:\n${wb.describeToasts(toasts)}`).toBe(1);
+
+      // The next line is typed below what was typed without a model.
+      await wb.press("Control+End");
+      await wb.press("Enter");
+    }
+
+    it(
+      suite.choosesModel
+        ? "asks once for a model, loads the one chosen in the file dialog, then shows ghost text that Tab puts in the document"
+        : "shows ghost text for a typed line and Tab puts it in the document",
+      async (context) => {
+        if (unavailable) return context.skip(unavailable);
+        const wb = workbench!;
+        await wb.openFile("main.py");
+        await wb.focusEditorEnd();
+        await wb.screenshot("file-open");
+        const lines = suite.choosesModel ? FIRST_LINES.slice(1) : FIRST_LINES;
+        if (suite.choosesModel) await chooseModelWhenAsked(suite.choosesModel);
+        const ghost = await completeOneOf(lines, "first", suite.firstTimeoutMs);
+        const hosts = engineHosts();
+        expect(hosts.length, `processes running ${ENGINE_HOST} under code-server`).toBeGreaterThan(0);
+        suite.checkGhost?.(ghost, hosts[hosts.length - 1]);
+        if (suite.choosesModel) {
+          expect((await wb.toasts()).filter((t) => NEEDS_MODEL.test(t.message)).length, `"needs a model" shown once`).toBe(1);
+        }
+      },
+    );
 
     it("completes again after the engine host is killed", async (context) => {
       if (unavailable) return context.skip(unavailable);
       const wb = workbench!;
       const before = engineHosts();
       expect(before.length).toBeGreaterThan(0);
+      const toastsBefore = (await wb.toasts()).length;
       for (const pid of before) process.kill(pid, "SIGKILL");
       await expect.poll(() => engineHosts().filter((pid) => before.includes(pid)), { timeout: 10_000 }).toEqual([]);
       log(`${suite.name}: killed ${ENGINE_HOST} ${before.join(", ")}`);
@@ -199,6 +309,16 @@ for (const suite of suites) {
       const restarted = engineHosts().filter((pid) => !before.includes(pid));
       expect(restarted.length, `a restarted ${ENGINE_HOST}`).toBeGreaterThan(0);
       suite.checkGhost?.(ghost, restarted[restarted.length - 1]);
+      if (suite.reloadNotification) {
+        // The restarted host loaded the model again, under load-progress.ts's notification.
+        const toasts = await wb.toasts();
+        const since = toasts.slice(toastsBefore);
+        log(`${suite.name}: notifications after the kill:\n${wb.describeToasts(since)}`);
+        const reload = since.filter((t) => suite.reloadNotification!.test(t.message));
+        expect(reload.length, `a notification ${suite.reloadNotification} after the kill, among:\n${wb.describeToasts(since)}`).toBeGreaterThan(0);
+        expect(reload[0].progress, "the reload notification shows progress").toBe(true);
+        if (suite.choosesModel) expect(toasts.filter((t) => NEEDS_MODEL.test(t.message)).length, `"needs a model" shown once`).toBe(1);
+      }
     });
   });
 }

@@ -1,5 +1,6 @@
 // Drives code-server's workbench in Debian's Chromium through playwright-core: open a file, type, read the inline
-// suggestion (ghost text) from the editor's DOM, accept it with Tab, save, take screenshots.
+// suggestion (ghost text) from the editor's DOM, accept it with Tab, save, take screenshots; record every notification
+// toast that appears, click a toast's button, and answer VS Code's simple file dialog.
 import { mkdirSync } from "node:fs";
 import path from "node:path";
 
@@ -45,12 +46,88 @@ interface DomNode {
   nodeType: number;
   childNodes: ArrayLike<DomNode>;
   textContent: string | null;
+  isConnected: boolean;
   classList: { contains(name: string): boolean };
   style: { top: string };
   querySelector(selector: string): DomNode | null;
   querySelectorAll(selector: string): ArrayLike<DomNode>;
 }
-declare const document: DomNode;
+declare const document: DomNode & { body: DomNode | null; addEventListener(type: string, listener: () => void): void };
+declare const MutationObserver: new (callback: () => void) => { observe(target: DomNode, options: Record<string, unknown>): void };
+
+/** One notification toast as the recorder saw it (see recordToasts). */
+export interface ToastRecord {
+  /** Order of appearance in the page, from 0. */
+  index: number;
+  /** The message as shown (a progress notification's title, with ": <report>" once it reports one). */
+  message: string;
+  /** The labels of its buttons. */
+  buttons: string[];
+  severity: "info" | "warning" | "error" | "";
+  /** Whether it ever showed a progress bar (a withProgress notification). */
+  progress: boolean;
+  /** The page's clock (ms since the epoch) when it was first seen among the toasts, and when it left them. */
+  shownAt: number;
+  goneAt?: number;
+}
+
+/** Toast records one a line, for logs and failure messages. */
+export function describeToasts(toasts: ToastRecord[]): string {
+  return toasts
+    .map((t) => `#${t.index} ${t.severity || "-"}${t.progress ? " progress" : ""}${t.goneAt === undefined ? "" : " (gone)"} ${JSON.stringify(t.message)}${t.buttons.length ? ` [${t.buttons.join(" | ")}]` : ""}`)
+    .join("\n");
+}
+
+/**
+ * Runs in the page before the workbench's own scripts (addInitScript): a MutationObserver that keeps a record, in
+ * `globalThis.__pyramidToasts`, of every notification toast that is ever shown, however briefly. A toast is one
+ * `.notification-toast-container` in `.notifications-toasts`, created per notification (VS Code closes a duplicate and
+ * adds a new one, so a message shown twice is two records). It is read when the observer runs, after the task that
+ * laid the toasts out: one that did not fit and was taken out again in the same task was never on screen.
+ */
+function recordToasts(): void {
+  const page = globalThis as unknown as { top: unknown; __pyramidToasts?: ToastRecord[] };
+  if (page.top !== globalThis || page.__pyramidToasts) return; // not in webviews' frames; once per page
+  const records: ToastRecord[] = [];
+  page.__pyramidToasts = records;
+  const seen = new Map<DomNode, ToastRecord>();
+  const text = (node: DomNode | null) => (node?.textContent ?? "").replace(/\u00a0/g, " ").trim();
+  const scan = () => {
+    const now = Date.now();
+    for (const toast of Array.from(document.querySelectorAll(".notifications-toasts .notification-toast-container"))) {
+      let record = seen.get(toast);
+      if (!record) {
+        record = { index: records.length, message: "", buttons: [], severity: "", progress: false, shownAt: now };
+        seen.set(toast, record);
+        records.push(record);
+      }
+      const message = text(toast.querySelector(".notification-list-item-message"));
+      if (message) record.message = message;
+      const buttons = Array.from(toast.querySelectorAll(".notification-list-item-buttons-container .monaco-button")).map(text);
+      if (buttons.length > 0) record.buttons = buttons;
+      const icon = toast.querySelector(".notification-list-item-icon");
+      for (const severity of ["info", "warning", "error"] as const) {
+        if (icon?.classList.contains(`codicon-${severity}`)) record.severity = severity;
+      }
+      if (toast.querySelector(".monaco-progress-container.active")) record.progress = true;
+    }
+    for (const [toast, record] of seen) {
+      if (record.goneAt === undefined && !toast.isConnected) record.goneAt = now;
+    }
+  };
+  const start = () => {
+    new MutationObserver(scan).observe(document.body!, {
+      childList: true,
+      subtree: true,
+      characterData: true,
+      attributes: true,
+      attributeFilter: ["class"],
+    });
+    scan();
+  };
+  if (document.body) start();
+  else document.addEventListener("DOMContentLoaded", start);
+}
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
@@ -73,6 +150,7 @@ export class Workbench {
       const workbench = new Workbench(browser, page, screenshotDir);
       page.on("console", (message) => workbench.console.push(`[${message.type()}] ${message.text()}`));
       page.on("pageerror", (error) => workbench.console.push(`[pageerror] ${error.message}`));
+      await page.addInitScript(recordToasts);
       await page.goto(server.workspaceUrl, { waitUntil: "domcontentloaded", timeout: 60_000 });
       await page.waitForSelector(".monaco-workbench", { timeout: 90_000 });
       await page.waitForSelector(".explorer-folders-view .monaco-list-row", { timeout: 90_000 });
@@ -199,6 +277,105 @@ export class Workbench {
   /** The texts of the notification toasts now shown. */
   async notifications(): Promise<string[]> {
     return this.page.locator(".notifications-toasts .notification-list-item-message").allInnerTexts();
+  }
+
+  /** Every notification toast shown since the page loaded, in order, from the recorder (recordToasts). */
+  async toasts(): Promise<ToastRecord[]> {
+    return this.page.evaluate(() => (globalThis as unknown as { __pyramidToasts?: ToastRecord[] }).__pyramidToasts ?? []);
+  }
+
+  /** Toast records one a line (see describeToasts), for logs and failure messages. */
+  describeToasts(toasts: ToastRecord[]): string {
+    return describeToasts(toasts);
+  }
+
+  /** Waits until a toast whose message matches has been shown (now or earlier, from the `since`th record on). */
+  async waitForToast(message: RegExp, timeoutMs: number, since = 0): Promise<ToastRecord> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const toasts = await this.toasts();
+      const found = toasts.find((toast) => toast.index >= since && message.test(toast.message));
+      if (found) return found;
+      if (Date.now() > deadline) {
+        throw new Error(`no notification matching ${message} within ${timeoutMs} ms; toasts so far:\n${describeToasts(toasts)}`);
+      }
+      await sleep(100);
+    }
+  }
+
+  /** The toast now shown whose message matches. */
+  private toast(message: RegExp) {
+    return this.page
+      .locator(".notifications-toasts .notification-toast-container")
+      .filter({ has: this.page.locator(".notification-list-item-message", { hasText: message }) });
+  }
+
+  /** Waits until the toast whose message matches is on screen, done sliding in (for a screenshot). */
+  async waitForToastShown(message: RegExp, timeoutMs = 10_000): Promise<void> {
+    // The toast slides in with a CSS transition and is marked done at its end; with reduced motion there is none.
+    try {
+      await this.toast(message)
+        .locator(".notification-toast.notification-fade-in-done, .monaco-reduce-motion .notification-toast")
+        .waitFor({ state: "visible", timeout: timeoutMs });
+    } catch (error) {
+      const toasts = describeToasts(await this.toasts());
+      throw new Error(`no toast matching ${message} stayed on screen within ${timeoutMs} ms; toasts so far:\n${toasts}`, { cause: error });
+    }
+  }
+
+  /** The text of a status bar item (without its icon), by the item's id. */
+  async statusBarText(id: string): Promise<string> {
+    return (await this.page.locator(`.statusbar-item[id="${id}"]`).innerText({ timeout: 10_000 })).trim();
+  }
+
+  /** Clicks the button labelled `label` on the toast now shown whose message matches. */
+  async clickToastButton(message: RegExp, label: string): Promise<void> {
+    await this.toast(message).locator(".notification-list-item-buttons-container .monaco-button", { hasText: label }).click({ timeout: 10_000 });
+  }
+
+  /**
+   * Waits for VS Code's simple file dialog (what showOpenDialog opens in code-server: a quick input whose box holds a
+   * path, listing the folder's entries) with this title; returns the label of its OK button.
+   */
+  async waitForFileDialog(title: string, timeoutMs = 30_000): Promise<{ okLabel: string }> {
+    const widget = this.page.locator(".quick-input-widget");
+    await widget.locator(".quick-input-title", { hasText: title }).waitFor({ state: "visible", timeout: timeoutMs });
+    await widget.locator(".quick-input-box input").waitFor({ state: "visible", timeout: timeoutMs });
+    const okLabel = await widget.locator(".quick-input-action .monaco-button").first().innerText().catch(() => "");
+    return { okLabel: okLabel.trim() };
+  }
+
+  /**
+   * Types an absolute path into the file dialog's box, and waits until the dialog has gone to the file's folder and
+   * lists the file (it navigates and completes as the path changes) with the box still holding the whole path, on two
+   * looks in a row. The dialog fills the box with its start folder when it opens and may do so again once that folder
+   * is listed: a path typed before that is put back in.
+   */
+  async typeInFileDialog(file: string, timeoutMs = 30_000): Promise<void> {
+    const widget = this.page.locator(".quick-input-widget");
+    const input = widget.locator(".quick-input-box input");
+    const listed = widget.locator(".quick-input-list .monaco-list-row", { hasText: path.basename(file) }).first();
+    const deadline = Date.now() + timeoutMs;
+    let looks = 0;
+    for (;;) {
+      const value = await input.inputValue();
+      if (value !== file) {
+        looks = 0;
+        await input.fill(file);
+      } else if (await listed.isVisible()) {
+        if (++looks === 2) return;
+      } else {
+        looks = 0;
+      }
+      if (Date.now() > deadline) throw new Error(`the file dialog shows ${JSON.stringify(value)} and does not list ${JSON.stringify(file)}`);
+      await sleep(100);
+    }
+  }
+
+  /** Enter in the file dialog: accepts the path in its box; waits for the dialog to close. */
+  async acceptFileDialog(timeoutMs = 30_000): Promise<void> {
+    await this.page.keyboard.press("Enter");
+    await this.page.locator(".quick-input-widget").waitFor({ state: "hidden", timeout: timeoutMs });
   }
 
   async close(): Promise<void> {
