@@ -175,7 +175,7 @@
         ["Prompt", view.cache.tokens],
       ]);
     } else {
-      setFacts(byId("cache"), [["KV in use", "no request yet"]]);
+      setFacts(byId("cache"), [["KV in use", "no completion since the model was loaded"]]);
     }
     setChart(byId("cache-chart"), view.cache, view.cache ? `Tokens kept per layer after the last request: ${view.cache.summary}` : "");
     setFacts(byId("last"), view.lastCompletion

@@ -100,7 +100,7 @@ afterAll(() => {
 const entry = (name: string) => entries.find((e) => e.name === name);
 
 describe("the VSIX", () => {
-  it("holds the bundles, the native addon, the manifest and the README", () => {
+  it("holds the bundles, the native addon, the webviews' files, the manifest and the README", () => {
     const names = entries.map((e) => e.name);
     for (const name of [
       "extension/package.json",
@@ -108,6 +108,11 @@ describe("the VSIX", () => {
       "extension/dist/engine-host.js",
       "extension/dist/cli.js",
       "extension/build/Release/pyramid_coder.node",
+      "extension/media/panel.css",
+      "extension/media/status-panel.js",
+      "extension/media/explain-panel.js",
+      "extension/media/pyramid.svg",
+      "extension/media/walkthrough/model.md",
       "extension.vsixmanifest",
     ]) {
       expect(names).toContain(name);
@@ -116,9 +121,10 @@ describe("the VSIX", () => {
   });
 
   it("holds nothing else: no sources, engine, tests, benchmarks, node_modules, demo model or source maps", () => {
-    const allowed = /^(\[Content_Types\]\.xml|extension\.vsixmanifest|extension\/(package\.json|readme\.md|dist\/(extension|engine-host|cli)\.js|build\/Release\/pyramid_coder\.node))$/i;
+    const allowed =
+      /^(\[Content_Types\]\.xml|extension\.vsixmanifest|extension\/(package\.json|readme\.md|dist\/(extension|engine-host|cli)\.js|build\/Release\/pyramid_coder\.node|media\/[\w-]+\.(css|js|svg)|media\/walkthrough\/\w+\.md))$/i;
     expect(entries.map((e) => e.name).filter((name) => !allowed.test(name))).toEqual([]);
-    const forbidden = /^extension\/(test|engine|kernels|bench|node_modules|media|extension|build-sanitize)\/|\.map$|\.ts$|\.gguf$/;
+    const forbidden = /^extension\/(test|engine|kernels|bench|node_modules|media\/models|extension|build-sanitize)\/|\.map$|\.ts$|\.gguf$/;
     expect(entries.filter((e) => forbidden.test(e.name))).toEqual([]);
     expect(statSync(vsix).size).toBeLessThan(5 * 1024 * 1024);
   });
@@ -144,7 +150,24 @@ describe("the VSIX", () => {
     expect(properties["pyramidCoder.kv.policy"]).toMatchObject({ enum: ["pyramid", "full", "streaming", "h2o"] });
     expect(properties["pyramidCoder.completion.fimFormat"]).toMatchObject({ enum: ["spm", "psm"], default: "spm" });
     const commands = manifest.contributes.commands.map((c: { command: string }) => c.command);
-    expect(commands).toEqual(expect.arrayContaining(["pyramidCoder.toggle", "pyramidCoder.selectModel", "pyramidCoder.showLog"]));
+    expect(commands).toEqual(expect.arrayContaining([
+      "pyramidCoder.toggle", "pyramidCoder.selectModel", "pyramidCoder.selectExplainModel", "pyramidCoder.downloadModel",
+      "pyramidCoder.explainSelection", "pyramidCoder.showStatus", "pyramidCoder.showLog",
+    ]));
+  });
+
+  it("declares the status panel, the Explain menu item and the walkthrough, with every file they name inside", () => {
+    const manifest = JSON.parse(zipRead(zip, entry("extension/package.json")!).toString("utf8"));
+    const { viewsContainers, views, menus, walkthroughs } = manifest.contributes;
+    expect(views.pyramidCoder).toEqual([expect.objectContaining({ type: "webview", id: "pyramidCoder.status" })]);
+    expect(menus["editor/context"]).toEqual([expect.objectContaining({ command: "pyramidCoder.explainSelection", when: "editorHasSelection" })]);
+    const files = [viewsContainers.panel[0].icon, ...walkthroughs[0].steps.map((step: { media: { markdown: string } }) => step.media.markdown)];
+    expect(files).toHaveLength(5);
+    for (const file of files) expect(entry(`extension/${file}`), file).toBeDefined();
+    const stepCommands = walkthroughs[0].steps.flatMap((step: { description: string }) => [...step.description.matchAll(/\(command:(pyramidCoder\.\w+)/g)].map((m) => m[1]));
+    const declared = manifest.contributes.commands.map((c: { command: string }) => c.command);
+    expect(stepCommands.length).toBeGreaterThan(0);
+    for (const command of stepCommands) expect(declared).toContain(command);
   });
 
   it("keeps the engine out of the extension bundle: it requires only Node built-ins and vscode", () => {

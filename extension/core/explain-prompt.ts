@@ -10,9 +10,11 @@ export const SELECTION_PLACEHOLDER = "[… the code to explain …]";
 
 export function explainRequest(code: string, language?: string, context?: string): { system: string; user: string } {
   const fence = code.includes("```") || context?.includes("```") ? "````" : "```";
-  const parts = [`Explain the following${language ? ` ${language}` : ""} code.`];
-  parts.push(`${fence}${language ?? ""}\n${code}\n${fence}`);
-  if (context) parts.push(`It appears in this context, where ${SELECTION_PLACEHOLDER} stands for it:\n${fence}${language ?? ""}\n${context}\n${fence}`);
+  const block = (text: string) => `${fence}${language ?? ""}\n${text}\n${fence}`;
+  // The code to explain comes last, right before the answer: models attend most to what they read last.
+  const parts = context ? [`Here is some${language ? ` ${language}` : ""} code, where ${SELECTION_PLACEHOLDER} marks a part of it:`, block(context)] : [];
+  parts.push(`Explain the following${context ? ` part, which stands where ${SELECTION_PLACEHOLDER} is` : language ? ` ${language} code` : " code"}.`);
+  parts.push(block(code));
   return { system: EXPLAIN_SYSTEM_PROMPT, user: parts.join("\n\n") };
 }
 

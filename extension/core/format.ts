@@ -18,6 +18,11 @@ export function formatCount(count: number): string {
   return Math.round(count).toLocaleString("en-US");
 }
 
+/** 1 -> "1 token", 1024 -> "1,024 tokens". */
+export function formatTokens(count: number): string {
+  return `${formatCount(count)} ${Math.round(count) === 1 ? "token" : "tokens"}`;
+}
+
 /** 0.4567 -> "46%". */
 export function formatShare(share: number): string {
   return `${Math.round(share * 100)}%`;

@@ -3,7 +3,7 @@
 import type { ModelSummary } from "./protocol";
 import type { EngineState } from "../host/engine-client";
 import type { KvLayerStats, KvPlan, KvPolicyOptions } from "../host/native";
-import { formatBytes, formatCount, formatDuration, formatRate, formatShare } from "./format";
+import { formatBytes, formatCount, formatDuration, formatRate, formatShare, formatTokens } from "./format";
 import { RETENTION_CONTROLS, type RetentionKey } from "./retention";
 
 export type Tone = "off" | "idle" | "busy" | "error";
@@ -83,7 +83,7 @@ function layerBars(layers: readonly KvLayerStats[]): LayerBar[] {
     layer: index,
     tokens: layer.tokens,
     fraction: layer.tokens / widest,
-    label: `layer ${index}: ${formatCount(layer.tokens)} tokens, ${formatBytes(layer.bytes)}`,
+    label: `layer ${index}: ${formatTokens(layer.tokens)}, ${formatBytes(layer.bytes)}`,
   }));
 }
 
@@ -94,12 +94,12 @@ function cacheView(policy: string, bytes: number, fullBytes: number, tokens: num
     policy,
     bytes: `${formatBytes(bytes)} of ${formatBytes(fullBytes)}`,
     share: `${formatShare(share)} of the full cache${share < 1 ? ` (${formatShare(1 - share)} saved)` : ""}`,
-    tokens: `${formatCount(tokens)} tokens`,
+    tokens: formatTokens(tokens),
     layers: layerBars(layers),
     summary:
       kept.length === 0
         ? "no layers"
-        : `${kept.length} layers keep from ${formatCount(Math.max(...kept))} tokens down to ${formatCount(Math.min(...kept))} (layer ${kept.lastIndexOf(Math.min(...kept))})`,
+        : `${kept.length} layers keep from ${formatTokens(Math.max(...kept))} down to ${formatCount(Math.min(...kept))} (layer ${kept.lastIndexOf(Math.min(...kept))})`,
   };
 }
 
@@ -129,8 +129,9 @@ function liveView(engine: EngineState, now: number): string | undefined {
   if (!engine.generating || !live) return undefined;
   const what = live.kind === "explain" ? "Explaining" : "Completing";
   if (live.firstTokenAt === undefined) return `${what}: reading the prompt (${formatDuration(now - live.startedAt)})`;
-  const rate = formatRate(live.tokens, now - live.firstTokenAt);
-  return `${what}: ${formatCount(live.tokens)} tokens, ${rate}, first after ${formatDuration(live.firstTokenAt - live.startedAt)}`;
+  // Tokens after the first, over the time since it: the decode speed, which the prompt's reading does not dilute.
+  const rate = formatRate(live.tokens - 1, now - live.firstTokenAt);
+  return `${what}: ${formatTokens(live.tokens)}, ${rate}, first after ${formatDuration(live.firstTokenAt - live.startedAt)}`;
 }
 
 function retentionView(kv: KvPolicyOptions): ControlView[] {
@@ -169,8 +170,8 @@ export function statusView(input: StatusInput): StatusView {
     view.lastCompletion = {
       firstToken: formatDuration(last.firstTokenMs),
       speed: formatRate(last.genTokens, last.genMs),
-      tokens: `${formatCount(last.genTokens)} tokens`,
-      prompt: `${formatCount(last.promptTokens)} prompt tokens (${formatCount(last.reusedTokens)} reused) in ${formatDuration(last.promptMs)}`,
+      tokens: formatTokens(last.genTokens),
+      prompt: `${formatTokens(last.promptTokens)} (${formatCount(last.reusedTokens)} reused) in ${formatDuration(last.promptMs)}`,
     };
   }
   view.live = liveView(engine, input.now);
@@ -181,7 +182,7 @@ export function statusView(input: StatusInput): StatusView {
     const { plan } = preview;
     const capped = plan.tokens < preview.fileTokens ? `; a prompt holds ${formatCount(plan.tokens)} of them` : "";
     view.preview = {
-      title: `${preview.fileName}: ${formatCount(preview.fileTokens)} tokens${capped}`,
+      title: `${preview.fileName}: ${formatTokens(preview.fileTokens)}${capped}`,
       ...cacheView(plan.policy, plan.bytes, plan.fullBytes, plan.tokens, plan.perLayer),
     };
     if (!plan.targetReached) view.preview.share += "; the target ratio is out of reach for this prompt";

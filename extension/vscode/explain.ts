@@ -6,7 +6,7 @@ import path from "node:path";
 import * as vscode from "vscode";
 
 import { languageOfId, surroundingContext } from "../core/explain-prompt";
-import { formatCount, formatDuration, formatRate } from "../core/format";
+import { formatDuration, formatRate, formatTokens } from "../core/format";
 import { renderMarkdown } from "../core/markdown";
 import { EngineError, type ExplainResult } from "../core/protocol";
 import type { EngineClient } from "../host/engine-client";
@@ -151,7 +151,7 @@ export class Explainer implements vscode.Disposable {
           text += piece;
           tokens++;
           if (this.running !== abort) return;
-          this.state.status = `Explaining with ${modelName}: ${formatCount(tokens)} tokens…`;
+          this.state.status = `Explaining with ${modelName}: ${formatTokens(tokens)}…`;
           renderTimer ??= setTimeout(render, RENDER_INTERVAL_MS);
         },
       });
@@ -218,7 +218,7 @@ export class Explainer implements vscode.Disposable {
 function finishedStatus(result: ExplainResult, maxTokens: number): string {
   const { genTokens, genMs, firstTokenMs } = result.timings;
   const parts = [
-    `${result.stopReason === "cancelled" ? "Stopped" : "Done"}: ${formatCount(genTokens)} tokens, ${formatRate(genTokens, genMs)}, first after ${formatDuration(firstTokenMs)}`,
+    `${result.stopReason === "cancelled" ? "Stopped" : "Done"}: ${formatTokens(genTokens)}, ${formatRate(genTokens, genMs)}, first after ${formatDuration(firstTokenMs)}`,
   ];
   if (result.stopReason === "length") parts.push(`stopped at pyramidCoder.explain.maxTokens (${maxTokens})`);
   if (result.contextDropped) parts.push("the lines around the selection did not fit the context and were left out");

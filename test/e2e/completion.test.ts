@@ -22,6 +22,8 @@ import { afterAll, beforeAll, describe, expect, it } from "vitest";
 
 import { e2eBlockers, startCodeServer, type CodeServer } from "./code-server";
 import { fixtureExtension, packagedExtension, REPO_ROOT } from "./vsix";
+import type { Frame } from "playwright-core";
+
 import type { GhostText, Workbench } from "./workbench";
 
 const MODE = process.env.PYRAMID_E2E ?? "auto";
@@ -39,6 +41,8 @@ const PICKER_TITLE = "Pyramid Coder: choose a CodeLLaMA GGUF model";
 const COMPLETES_WITH = /^Pyramid Coder completes with /;
 /** Its status bar item's id: `<publisher>.<name>.<item id>` (status-bar.ts). */
 const STATUS_ITEM = "pyramid-coder.pyramid-coder.pyramidCoder.status";
+/** The warning Explain Selection gives before explaining with a base model (the demo model is one). */
+const BASE_MODEL_WARNING = /^Pyramid Coder: .+ is a base model\b/;
 
 function blockers(): string[] {
   const found = e2eBlockers();
@@ -95,6 +99,8 @@ interface Suite {
   };
   /** The progress notification that a restarted engine host's reload of the model must show. */
   reloadNotification?: RegExp;
+  /** The extension has the status panel, retention controls and Explain Selection: test them after the completions. */
+  panels?: boolean;
 }
 
 const suites: Suite[] = [
@@ -112,11 +118,14 @@ const suites: Suite[] = [
       return "vsix" in result ? result.vsix : result;
     },
     // No pyramidCoder.modelPath: the test chooses the demo model the way a user would (nothing depends on a download).
-    settings: {},
+    // A short prompt keeps everything under the default minimum context: these settings make the cache a pyramid.
+    // A longer answer than the default, so that the demo model's explanation streams for a while.
+    settings: { "pyramidCoder.kv.minContext": 8, "pyramidCoder.kv.decayRatio": 0.5, "pyramidCoder.explain.maxTokens": 1024 },
     firstTimeoutMs: 120_000,
     // load-progress.ts's notification, which every model load shows.
     choosesModel: { file: DEMO_MODEL, loading: /^Pyramid Coder: loading the model/ },
     reloadNotification: /^Pyramid Coder: loading the model/,
+    panels: true,
   },
 ];
 
@@ -319,6 +328,141 @@ for (const suite of suites) {
         expect(reload[0].progress, "the reload notification shows progress").toBe(true);
         if (suite.choosesModel) expect(toasts.filter((t) => NEEDS_MODEL.test(t.message)).length, `"needs a model" shown once`).toBe(1);
       }
+    });
+
+    if (!suite.panels) return;
+
+    /** A definition list of the status panel as term -> text. */
+    async function facts(frame: Frame, list: string): Promise<Record<string, string>> {
+      const terms = await frame.locator(`${list} dt`).allInnerTexts();
+      const values = await frame.locator(`${list} dd`).allInnerTexts();
+      return Object.fromEntries(terms.map((term, i) => [term, values[i]]));
+    }
+
+    /** The bars of a chart: tokens per layer as shown, and each bar's width against its track. */
+    async function chart(frame: Frame, figure: string): Promise<{ tokens: number[]; widths: number[] }> {
+      const rows = frame.locator(`${figure} li`);
+      const tokens = (await rows.locator(".tokens").allInnerTexts()).map((text) => Number(text.replace(/,/g, "")));
+      const widths = await rows.locator(".bar").evaluateAll((bars) =>
+        bars.map((bar) => (bar as unknown as { offsetWidth: number; parentElement: { offsetWidth: number } }).offsetWidth / (bar as unknown as { parentElement: { offsetWidth: number } }).parentElement.offsetWidth),
+      );
+      return { tokens, widths };
+    }
+
+    it("opens the status panel from the status bar: the KV cache against a full one, a bar per layer, first token and speed", async (context) => {
+      if (unavailable) return context.skip(unavailable);
+      const wb = workbench!;
+      const statusText = await wb.statusBarText(STATUS_ITEM);
+      const kvInStatusBar = /KV ([\d.]+ \w+)/.exec(statusText)?.[1];
+      expect(kvInStatusBar, `KV bytes in the status bar "${statusText}"`).toBeDefined();
+      await wb.clickStatusBarItem(STATUS_ITEM);
+      // Away from the status bar item, whose tooltip would cover the panel in the screenshots.
+      await wb.page.mouse.move(5, 5);
+      const panel = await wb.webview("#status");
+      await expect.poll(async () => (await facts(panel, "#cache"))["KV in use"] ?? "", { timeout: 20_000 }).toMatch(/ of /);
+      await expect.poll(async () => (await facts(panel, "#model"))["Model"] ?? "", { timeout: 20_000 }).not.toBe("");
+      const model = await facts(panel, "#model");
+      const cache = await facts(panel, "#cache");
+      const last = await facts(panel, "#last");
+      log(`status panel: ${JSON.stringify({ state: await panel.locator("#state").innerText(), model, cache, last })}`);
+      expect(model.File).toMatch(/^Q8_0 · [\d.]+ MiB file · [\d.]+ MiB weights$/);
+      expect(model.Shape).toMatch(/^6 layers · context 2,048 tokens · base model$/);
+      // The same figure as the status bar, against the full cache, which pyramid keeps less of.
+      expect(cache["KV in use"]).toMatch(new RegExp(`^${kvInStatusBar!.replace(".", "\\.")} of [\\d.]+ \\w+$`));
+      expect(cache.Policy).toBe("pyramid");
+      const share = Number(/^(\d+)% of the full cache/.exec(cache["Against full"])?.[1]);
+      expect(share).toBeGreaterThan(0);
+      expect(share).toBeLessThan(100);
+      expect(last["First token"]).toMatch(/^\d+ ms$|^[\d.]+ s$/);
+      expect(last.Speed).toMatch(/^[\d.]+ tok\/s$/);
+      // A bar per layer, the first widest (every token), deeper ones narrower: the pyramid.
+      const bars = await chart(panel, "#cache-chart");
+      expect(bars.tokens).toHaveLength(6);
+      expect(bars.tokens[5]).toBeLessThan(bars.tokens[0]);
+      expect(bars.widths[0]).toBeCloseTo(1, 1);
+      expect(bars.widths[5]).toBeLessThan(bars.widths[0]);
+      // Room for the whole panel in the screenshots (restored after the retention test).
+      await wb.runCommand("Notifications: Clear All Notifications");
+      await wb.runCommand("View: Toggle Maximized Panel");
+      await wb.screenshot("status-panel");
+    });
+
+    it("moves a retention control with the keyboard: the setting changes and the preview updates", async (context) => {
+      if (unavailable) return context.skip(unavailable);
+      const wb = workbench!;
+      const panel = await wb.webview("#status");
+      await expect.poll(async () => (await panel.locator("#preview-title").innerText()), { timeout: 30_000 }).toMatch(/^main\.py: [\d,]+ tokens/);
+      const before = { facts: await facts(panel, "#preview"), bars: await chart(panel, "#preview-chart") };
+      log(`preview before: ${JSON.stringify(before)}`);
+      expect(before.bars.tokens).toHaveLength(6);
+      const slider = panel.locator('input[type="range"][aria-label="Decay ratio"]');
+      expect(await slider.inputValue()).toBe("0.5");
+      await slider.focus();
+      for (let i = 0; i < 4; i++) await slider.press("ArrowLeft");
+      // Saved where the harness put the suite's settings: the browser side's user settings.
+      await expect.poll(() => settingsOnDisk("User")["pyramidCoder.kv.decayRatio"], { timeout: 10_000 }).toBeCloseTo(0.3, 5);
+      await expect.poll(() => panel.locator("#control-decayRatio").inputValue(), { timeout: 10_000 }).toBe("0.3");
+      await expect.poll(async () => (await chart(panel, "#preview-chart")).tokens[5], { timeout: 10_000 }).toBeLessThan(before.bars.tokens[5]);
+      const after = { facts: await facts(panel, "#preview"), bars: await chart(panel, "#preview-chart") };
+      log(`preview after: ${JSON.stringify(after)}`);
+      expect(after.bars.tokens[0]).toBe(before.bars.tokens[0]);
+      expect(after.facts.KV).not.toBe(before.facts.KV);
+      await wb.screenshot("retention-moved");
+      await wb.runCommand("View: Toggle Maximized Panel");
+    });
+
+    it("explains a selection from the editor's context menu, the answer streaming into a panel", async (context) => {
+      if (unavailable) return context.skip(unavailable);
+      const wb = workbench!;
+      await wb.openFile("main.py");
+      await wb.selectLines(1, 2);
+      const since = (await wb.toasts()).length;
+      await wb.editorContextMenu("Explain Selection");
+      // The demo model is a base model: the extension says so, and offers an Instruct model or to go on.
+      const warning = await wb.waitForToast(BASE_MODEL_WARNING, 30_000, since).catch(async (error: Error) => {
+        await wb.screenshot("explain-no-warning");
+        throw new Error(`${error.message}\n${server!.readLogs(/exthost\.log$|output_logging/).split("\n").slice(-40).join("\n")}`);
+      });
+      expect(warning.severity).toBe("warning");
+      expect(warning.buttons).toEqual(expect.arrayContaining(["Choose Instruct model…", "Download Instruct model…", "Explain anyway"]));
+      await wb.waitForToastShown(BASE_MODEL_WARNING);
+      await wb.screenshot("explain-base-model-warning");
+      await wb.clickToastButton(BASE_MODEL_WARNING, "Explain anyway");
+      const explanation = await wb.webview("#answer");
+      const finished = async () => {
+        await expect.poll(() => explanation.locator("#status").innerText(), { timeout: 120_000 }).toMatch(/^(Done|Stopped|Failed)/);
+        return explanation.locator("#status").innerText();
+      };
+      const first = await finished();
+      log(`explanation of lines 1-2: ${first}`);
+      expect(first).toMatch(/^Done: [\d,]+ tokens, [\d.]+ tok\/s, first after/);
+      expect(await explanation.locator("#title").innerText()).toBe("Explanation of main.py:1-2");
+      expect((await explanation.locator("#answer").innerText()).trim().length).toBeGreaterThan(0);
+      expect(await explanation.locator("#stop").isDisabled()).toBe(true);
+      await wb.screenshot("explain-done");
+
+      // Streaming, seen from inside the panels: every change of their documents is recorded while a second selection
+      // is explained (from the command palette; the base model was accepted once, so no warning this time). The
+      // status panel, open below, shows the generation live.
+      const statusPanel = await wb.webview("#status");
+      await wb.recordTexts(explanation, ["status", "answer"]);
+      await wb.recordTexts(statusPanel, ["state", "live"]);
+      await wb.openFile("main.py");
+      await wb.selectLines(5, 6);
+      const toastsBefore = (await wb.toasts()).length;
+      await wb.runCommand("Pyramid Coder: Explain Selection");
+      await expect.poll(() => explanation.locator("#title").innerText(), { timeout: 30_000 }).toMatch(/main\.py:5-6$/);
+      const second = await finished();
+      const states = await wb.recordedTexts(explanation);
+      const streamed = new Set(states.filter((state) => /^Explaining with /.test(state.status) && state.answer.length > 0).map((state) => state.answer.length));
+      const live = [...new Set((await wb.recordedTexts(statusPanel)).map((state) => state.live).filter((text) => text !== ""))];
+      log(`explanation of lines 5-6: ${second}; answer lengths while streaming: ${[...streamed].join(", ")}`);
+      expect(second).toMatch(/^Done: /);
+      expect(streamed.size, "distinct answer lengths shown while the answer streamed").toBeGreaterThanOrEqual(2);
+      log(`status panel while explaining: ${live.join(" | ")}`);
+      expect(live.filter((text) => /^Explaining: [\d,]+ tokens, [\d.]+ tok\/s/.test(text)).length, "live token counts in the status panel").toBeGreaterThanOrEqual(2);
+      expect((await wb.toasts()).slice(toastsBefore).filter((t) => BASE_MODEL_WARNING.test(t.message)), "no second warning").toEqual([]);
+      await wb.screenshot("explain-second-done");
     });
   });
 }

@@ -1,10 +1,11 @@
 // Drives code-server's workbench in Debian's Chromium through playwright-core: open a file, type, read the inline
 // suggestion (ghost text) from the editor's DOM, accept it with Tab, save, take screenshots; record every notification
-// toast that appears, click a toast's button, and answer VS Code's simple file dialog.
+// toast that appears, click a toast's button, and answer VS Code's simple file dialog; find a webview's document
+// (status panel, explanation) among the page's frames, open the editor's context menu and pick an item.
 import { mkdirSync } from "node:fs";
 import path from "node:path";
 
-import { chromium, type Browser, type Page } from "playwright-core";
+import { chromium, type Browser, type Frame, type Page } from "playwright-core";
 
 import { CHROMIUM_PATH, type CodeServer } from "./code-server";
 
@@ -376,6 +377,85 @@ export class Workbench {
   async acceptFileDialog(timeoutMs = 30_000): Promise<void> {
     await this.page.keyboard.press("Enter");
     await this.page.locator(".quick-input-widget").waitFor({ state: "hidden", timeout: timeoutMs });
+  }
+
+  /** Clicks a status bar item by its id (what a user clicks to open what the item's command opens). */
+  async clickStatusBarItem(id: string): Promise<void> {
+    await this.page.locator(`.statusbar-item[id="${id}"] .statusbar-item-label`).click({ timeout: 10_000 });
+  }
+
+  /**
+   * The frame of the webview whose document holds `selector`. Code 1.100 puts each webview in an iframe within an
+   * iframe (the outer one is its host page), and neither says whose webview it is, so the documents are searched.
+   */
+  async webview(selector: string, timeoutMs = 30_000): Promise<Frame> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      for (const frame of this.page.frames()) {
+        if (frame === this.page.mainFrame()) continue;
+        const found = await frame.$(selector).catch(() => null);
+        if (found) return frame;
+      }
+      if (Date.now() > deadline) throw new Error(`no webview with ${selector} within ${timeoutMs} ms`);
+      await sleep(200);
+    }
+  }
+
+  /**
+   * Starts recording, inside a webview's document, the texts of the elements with these ids at every change of the
+   * document: what it showed between two looks from here (a streamed answer that grows many times a second).
+   */
+  async recordTexts(frame: Frame, ids: string[]): Promise<void> {
+    await frame.evaluate((watched) => {
+      const page = globalThis as unknown as {
+        document: { getElementById(id: string): { textContent: string | null } | null; body: unknown };
+        MutationObserver: new (callback: () => void) => { observe(target: unknown, options: object): void };
+        __recorded: Record<string, string>[];
+      };
+      page.__recorded = [];
+      const record = () =>
+        page.__recorded.push(Object.fromEntries(watched.map((id) => [id, page.document.getElementById(id)?.textContent ?? ""])));
+      new page.MutationObserver(record).observe(page.document.body, { subtree: true, childList: true, characterData: true });
+    }, ids);
+  }
+
+  /** What recordTexts recorded so far, one entry per change. */
+  async recordedTexts(frame: Frame): Promise<Record<string, string>[]> {
+    return frame.evaluate(() => (globalThis as unknown as { __recorded?: Record<string, string>[] }).__recorded ?? []);
+  }
+
+  /** Selects whole lines `from`..`to` (1-based, inclusive) of the active editor: Quick Open's ":line", then Shift+Down. */
+  async selectLines(from: number, to: number): Promise<void> {
+    const input = this.page.locator(".quick-input-widget .quick-input-box input");
+    await this.editorLines().click();
+    await this.press("Control+P");
+    await input.waitFor({ state: "visible", timeout: 10_000 });
+    await input.fill(`:${from}`);
+    await this.press("Enter");
+    await input.waitFor({ state: "hidden", timeout: 10_000 });
+    await this.press("Home");
+    await this.press("Home");
+    for (let line = from; line <= to; line++) await this.press("Shift+ArrowDown");
+  }
+
+  /** Opens the editor's context menu at the cursor (Shift+F10, keeping the selection) and picks the item `label`. */
+  async editorContextMenu(label: string): Promise<void> {
+    await this.press("Shift+F10");
+    const item = this.page.locator(".context-view .monaco-menu .action-item .action-label", { hasText: label }).first();
+    await item.waitFor({ state: "visible", timeout: 10_000 });
+    await this.screenshot("context-menu");
+    await item.click();
+  }
+
+  /** Runs a command by its title through the command palette (F1). */
+  async runCommand(title: string): Promise<void> {
+    await this.press("F1");
+    const input = this.page.locator(".quick-input-widget input");
+    await input.waitFor({ state: "visible", timeout: 10_000 });
+    await input.fill(`>${title}`);
+    await this.page.locator(".quick-input-widget .quick-input-list .monaco-list-row", { hasText: title }).first().waitFor({ timeout: 10_000 });
+    await this.press("Enter");
+    await input.waitFor({ state: "hidden", timeout: 10_000 });
   }
 
   async close(): Promise<void> {

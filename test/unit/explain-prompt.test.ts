@@ -19,11 +19,11 @@ describe("explainRequest", () => {
     expect(request.user).toBe("Explain the following python code.\n\n```python\nx = 1\n```");
   });
 
-  it("adds the surrounding lines after the code, saying what stands for it", () => {
+  it("puts the surrounding lines first, with the placeholder where the code stands, and the code last", () => {
     const request = explainRequest("b()", "typescript", `a()\n${SELECTION_PLACEHOLDER}\nc()`);
     expect(request.user).toBe(
-      "Explain the following typescript code.\n\n```typescript\nb()\n```\n\n" +
-        `It appears in this context, where ${SELECTION_PLACEHOLDER} stands for it:\n\`\`\`typescript\na()\n${SELECTION_PLACEHOLDER}\nc()\n\`\`\``,
+      `Here is some typescript code, where ${SELECTION_PLACEHOLDER} marks a part of it:\n\n\`\`\`typescript\na()\n${SELECTION_PLACEHOLDER}\nc()\n\`\`\`\n\n` +
+        `Explain the following part, which stands where ${SELECTION_PLACEHOLDER} is.\n\n\`\`\`typescript\nb()\n\`\`\``,
     );
   });
 

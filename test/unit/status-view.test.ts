@@ -104,7 +104,7 @@ describe("statusView", () => {
       firstToken: "310 ms",
       speed: "20.0 tok/s",
       tokens: "24 tokens",
-      prompt: "1,800 prompt tokens (1,750 reused) in 240 ms",
+      prompt: "1,800 tokens (1,750 reused) in 240 ms",
     });
   });
 
@@ -116,7 +116,10 @@ describe("statusView", () => {
     const streaming: EngineState = { ...IDLE, generating: true, live: { kind: "explain", tokens: 30, startedAt: 997_000, firstTokenAt: 998_000 } };
     view = statusView(input({ engine: streaming }));
     expect(view.state.label).toBe("Explaining");
-    expect(view.live).toBe("Explaining: 30 tokens, 15.0 tok/s, first after 1.00 s");
+    // 29 tokens after the first in the second since it came.
+    expect(view.live).toBe("Explaining: 30 tokens, 14.5 tok/s, first after 1.00 s");
+    const one: EngineState = { ...IDLE, generating: true, live: { kind: "complete", tokens: 1, startedAt: 999_000, firstTokenAt: 999_990 } };
+    expect(statusView(input({ engine: one })).live).toBe("Completing: 1 token, –, first after 990 ms");
     expect(statusView(input()).live).toBeUndefined();
   });
 
