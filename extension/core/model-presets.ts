@@ -114,15 +114,14 @@ export interface KvEstimate {
 /** A preset as the download list shows it: size, what it is for, and the memory it needs at `contextSize`. */
 export function presetChoice(preset: ModelPreset, contextSize: number, kv: KvEstimate | undefined): { label: string; description: string; detail: string } {
   const use = preset.kind === "instruct" ? "completion and Explain Selection" : "completion";
-  const kvText = kv
-    ? kv.policy === "full" || kv.bytes >= kv.fullBytes
-      ? `KV ${formatBytes(kv.fullBytes)}`
-      : `KV ${formatBytes(kv.bytes)} with ${kv.policy} (${formatBytes(kv.fullBytes)} full)`
-    : "KV cache not estimated";
-  const total = kv ? ` ≈ ${formatBytes(preset.sizeBytes + Math.min(kv.bytes, kv.fullBytes))}` : "";
-  return {
-    label: preset.label,
-    description: `${formatBytes(preset.sizeBytes)} download · ${use}`,
-    detail: `Memory at ${formatCount(contextSize)} tokens of context: weights ${formatBytes(preset.sizeBytes)} + ${kvText}${total}`,
-  };
+  return { label: preset.label, description: `${formatBytes(preset.sizeBytes)} download · ${use}`, detail: memoryDetail(preset, contextSize, kv) };
+}
+
+function memoryDetail(preset: ModelPreset, contextSize: number, kv: KvEstimate | undefined): string {
+  const weights = formatBytes(preset.sizeBytes);
+  if (!kv) return `Needs ${weights} for the weights, plus a KV cache that could not be estimated`;
+  const kvBytes = Math.min(kv.bytes, kv.fullBytes);
+  const kvText = kvBytes < kv.fullBytes ? `KV ${formatBytes(kv.bytes)} with ${kv.policy} (${formatBytes(kv.fullBytes)} full)` : `KV ${formatBytes(kv.fullBytes)}`;
+  // The total first: a list entry's detail is cut at the window's width.
+  return `Needs ≈ ${formatBytes(preset.sizeBytes + kvBytes)} at ${formatCount(contextSize)} tokens of context: weights ${weights} + ${kvText}`;
 }

@@ -61,11 +61,12 @@ export class StatusPanel implements vscode.WebviewViewProvider, vscode.Disposabl
   private readonly subscriptions: vscode.Disposable[] = [];
   /** Control values moved but not yet saved, previewed until the settings catch up. */
   private previewValues: Record<string, unknown> = {};
+  /** The last text editor's document: the preview's file while a webview (this panel, an explanation) has focus. */
+  private lastDocument: vscode.TextDocument | undefined = vscode.window.activeTextEditor?.document;
   /** Token counts of documents by uri and version: counting a long file is not free. */
   private tokenCount: { key: string; tokens: number } | undefined;
   private refreshTimer: NodeJS.Timeout | undefined;
   private lastPost = 0;
-  private loadRequested = false;
 
   constructor(
     private readonly extensionUri: vscode.Uri,
@@ -75,9 +76,16 @@ export class StatusPanel implements vscode.WebviewViewProvider, vscode.Disposabl
     const engineSubscription = client.onStateChange(() => this.scheduleRefresh());
     this.subscriptions.push(
       { dispose: () => engineSubscription.dispose() },
-      vscode.window.onDidChangeActiveTextEditor(() => this.scheduleRefresh()),
+      vscode.window.onDidChangeActiveTextEditor((editor) => {
+        if (!editor) return;
+        this.lastDocument = editor.document;
+        this.scheduleRefresh();
+      }),
       vscode.workspace.onDidChangeTextDocument((event) => {
-        if (event.document === vscode.window.activeTextEditor?.document) this.scheduleRefresh(500);
+        if (event.document === this.lastDocument) this.scheduleRefresh(500);
+      }),
+      vscode.workspace.onDidCloseTextDocument((document) => {
+        if (document === this.lastDocument) this.lastDocument = undefined;
       }),
     );
   }
@@ -92,8 +100,29 @@ export class StatusPanel implements vscode.WebviewViewProvider, vscode.Disposabl
     view.webview.options = webviewOptions(this.extensionUri);
     view.webview.html = webviewHtml(view.webview, this.extensionUri, { title: "Pyramid Coder", script: "status-panel.js", body: BODY });
     view.webview.onDidReceiveMessage((message: PanelMessage) => this.receive(message), undefined, this.subscriptions);
-    view.onDidChangeVisibility(() => this.scheduleRefresh(), undefined, this.subscriptions);
+    view.onDidChangeVisibility(
+      () => {
+        if (view.visible) this.loadForPreview();
+        this.scheduleRefresh();
+      },
+      undefined,
+      this.subscriptions,
+    );
+    this.loadForPreview();
     view.onDidDispose(() => (this.view = undefined), undefined, this.subscriptions);
+  }
+
+  /**
+   * The preview needs the model's tokenizer and shape: opening the panel loads the model as the next completion would.
+   * Only then, not on every redraw, so that an idle unload while the panel stays open is not undone.
+   */
+  private loadForPreview(): void {
+    const settings = readSettings();
+    if (this.client.state.model !== "none" || !settings.modelPath || !settings.completion.enabled) return;
+    this.client.ensureModel(loadParams(settings)).then(
+      () => this.scheduleRefresh(),
+      (error: Error) => this.log(`status panel: cannot load the model for the preview: ${error.message}`),
+    );
   }
 
   /** Settings changed: saved values replace the previewed ones. */
@@ -165,22 +194,15 @@ export class StatusPanel implements vscode.WebviewViewProvider, vscode.Disposabl
   /** The plan of `kv` for the active file's tokens (as many as a completion prompt holds), from the loaded model. */
   private async preview(kv: KvPolicyOptions): Promise<StatusInput["preview"]> {
     const settings = readSettings();
-    const document = vscode.window.activeTextEditor?.document;
+    const document = vscode.window.activeTextEditor?.document ?? this.lastDocument;
     if (!document) return { unavailable: "Open a file to preview what these settings keep for it." };
     const state = this.client.state;
-    if (state.model === "loaded") this.loadRequested = false;
     if (state.model !== "loaded" || !state.summary) {
       if (!settings.modelPath) return { unavailable: "Choose a model to preview what these settings keep." };
       if (!settings.completion.enabled) return { unavailable: "Completions are off; turn them on to preview with the model." };
-      // The preview needs the model's tokenizer and shape; loading it is what the next completion would do anyway.
-      if (state.model === "none" && !this.loadRequested) {
-        this.loadRequested = true;
-        this.client.ensureModel(loadParams(settings)).then(
-          () => this.scheduleRefresh(),
-          (error: Error) => this.log(`status panel: cannot load the model for the preview: ${error.message}`),
-        );
-      }
-      return { unavailable: state.model === "error" ? `The model did not load: ${state.error ?? ""}` : "Loading the model for the preview…" };
+      if (state.model === "loading") return { unavailable: "Loading the model for the preview…" };
+      if (state.model === "error") return { unavailable: `The model did not load: ${state.error ?? ""}` };
+      return { unavailable: "The model is not loaded: the next completion (or opening this panel again) loads it for the preview." };
     }
     try {
       const key = `${document.uri.toString()}@${document.version}@${state.summary.path}`;

@@ -447,15 +447,15 @@ export class Workbench {
     await item.click();
   }
 
-  /** Runs a command by its title through the command palette (F1). */
-  async runCommand(title: string): Promise<void> {
+  /** Runs a command by its title through the command palette (F1); `staysOpen`: it opens a quick pick of its own. */
+  async runCommand(title: string, options: { staysOpen?: boolean } = {}): Promise<void> {
     await this.press("F1");
     const input = this.page.locator(".quick-input-widget input");
     await input.waitFor({ state: "visible", timeout: 10_000 });
     await input.fill(`>${title}`);
     await this.page.locator(".quick-input-widget .quick-input-list .monaco-list-row", { hasText: title }).first().waitFor({ timeout: 10_000 });
     await this.press("Enter");
-    await input.waitFor({ state: "hidden", timeout: 10_000 });
+    if (!options.staysOpen) await input.waitFor({ state: "hidden", timeout: 10_000 });
   }
 
   async close(): Promise<void> {

@@ -66,11 +66,11 @@ describe("presetChoice", () => {
     expect(choice).toEqual({
       label: "My CodeLlama",
       description: "5.0 GiB download · completion and Explain Selection",
-      detail: "Memory at 4,096 tokens of context: weights 5.0 GiB + KV 1.5 GiB with pyramid (2.0 GiB full) ≈ 6.5 GiB",
+      detail: "Needs ≈ 6.5 GiB at 4,096 tokens of context: weights 5.0 GiB + KV 1.5 GiB with pyramid (2.0 GiB full)",
     });
     expect(presetChoice({ ...MINE, kind: "base" }, 16384, { policy: "full", bytes: 8 * GIB, fullBytes: 8 * GIB }).detail).toBe(
-      "Memory at 16,384 tokens of context: weights 5.0 GiB + KV 8.0 GiB ≈ 13.0 GiB",
+      "Needs ≈ 13.0 GiB at 16,384 tokens of context: weights 5.0 GiB + KV 8.0 GiB",
     );
-    expect(presetChoice(MINE, 4096, undefined).detail).toBe("Memory at 4,096 tokens of context: weights 5.0 GiB + KV cache not estimated");
+    expect(presetChoice(MINE, 4096, undefined).detail).toBe("Needs 5.0 GiB for the weights, plus a KV cache that could not be estimated");
   });
 });
