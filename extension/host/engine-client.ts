@@ -223,6 +223,8 @@ export class EngineClient {
       this.update({ model: "none", summary: undefined, kv: undefined });
     }
     this.update({ explainModel: result.model.path === this.loaded?.params.path ? undefined : result.model });
+    // Armed when the request settled, before the state named this model: again, now that it does.
+    this.armIdleTimer();
     return result;
   }
 
@@ -440,6 +442,7 @@ export class EngineClient {
         host: "failed",
         model: "none",
         summary: undefined,
+        explainModel: undefined,
         generating: false,
         pid: undefined,
         error: `the engine host stopped ${this.failures} times in a row (last: ${description}); it starts again on the next request`,
@@ -453,6 +456,7 @@ export class EngineClient {
       host: "restarting",
       model: "none",
       summary: undefined,
+      explainModel: undefined,
       generating: false,
       pid: undefined,
       restarts: this.current.restarts + 1,
@@ -472,10 +476,12 @@ export class EngineClient {
   private armIdleTimer(): void {
     this.clearIdleTimer();
     const idleMs = this.options.idleUnloadMs?.() ?? 0;
-    if (!(idleMs > 0) || this.pending.size > 0 || this.disposed || !this.loaded) return;
+    // An explanation model may be all that is loaded (it replaced the completion model): it is unloaded the same way.
+    const holdsModel = () => this.loaded !== undefined || this.current.explainModel !== undefined;
+    if (!(idleMs > 0) || this.pending.size > 0 || this.disposed || !holdsModel()) return;
     this.idleTimer = setTimeout(() => {
       this.idleTimer = undefined;
-      if (this.pending.size > 0 || !this.loaded) return;
+      if (this.pending.size > 0 || !holdsModel()) return;
       this.log(`engine client: unloading the model after ${Math.round(idleMs / 1000)} s without a request`);
       this.unload().catch((error) => this.log(`engine client: idle unload failed: ${(error as Error).message}`));
     }, idleMs);

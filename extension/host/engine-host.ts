@@ -374,17 +374,20 @@ export class EngineHost {
           `${session.contextSize} tokens holds ${Math.max(0, budget)}: select less, or raise pyramidCoder.contextSize`,
       );
     }
-    const summary = this.summary(loaded, target, 0);
-    if (signal.aborted) {
-      return { text: "", stopReason: "cancelled", timings: { ...NO_TIMINGS, totalMs: 0 }, kv: null, model: summary, contextDropped, swappedOut };
-    }
+    const answered = { model: this.summary(loaded, target, 0), contextDropped, swappedOut };
+    const cancelled = (): ExplainResult => ({
+      text: "",
+      stopReason: "cancelled",
+      timings: { ...NO_TIMINGS, totalMs: Math.round(performance.now() - started) },
+      kv: null,
+      ...answered,
+    });
+    if (signal.aborted) return cancelled();
     try {
       const { result, timings } = await this.generate(session, prompt, params, signal, id, started);
-      return { text: result.text, stopReason: result.stopReason, timings, kv: result.kv, model: summary, contextDropped, swappedOut };
+      return { text: result.text, stopReason: result.stopReason, timings, kv: result.kv, ...answered };
     } catch (error) {
-      if (signal.aborted) {
-        return { text: "", stopReason: "cancelled", timings: { ...NO_TIMINGS, totalMs: Math.round(performance.now() - started) }, kv: null, model: summary, contextDropped, swappedOut };
-      }
+      if (signal.aborted) return cancelled();
       throw error;
     }
   }

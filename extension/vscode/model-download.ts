@@ -15,6 +15,9 @@ import { readSettings, SECTION, updateSetting } from "./settings";
 /** A CodeLLaMA model's own context length, for the estimate when contextSize is 0 ("the model's"). */
 const CODELLAMA_CONTEXT = 16384;
 
+/** Destinations being downloaded now: a second download of one would write the same partial file. */
+const inProgress = new Set<string>();
+
 export async function downloadModel(context: vscode.ExtensionContext, client: EngineClient, kind?: PresetKind): Promise<string | undefined> {
   const settings = readSettings();
   const { presets, problems } = parsePresets(vscode.workspace.getConfiguration(SECTION).get("download.presets"));
@@ -41,7 +44,15 @@ export async function downloadModel(context: vscode.ExtensionContext, client: En
   if (!picked) return undefined;
   const preset = picked.preset;
   const destination = path.join(context.globalStorageUri.fsPath, "models", presetFileName(preset));
-  if (!existsSync(destination) && !(await fetchPreset(preset, destination, context))) return undefined;
+  if (inProgress.has(destination)) {
+    void vscode.window.showInformationMessage(`Pyramid Coder: ${preset.label} is being downloaded already.`);
+    return undefined;
+  }
+  if (!existsSync(destination)) {
+    inProgress.add(destination);
+    const fetched = await fetchPreset(preset, destination, context).finally(() => inProgress.delete(destination));
+    if (!fetched) return undefined;
+  }
 
   const forExplanations = preset.kind === "instruct" && settings.modelPath !== "" && settings.modelPath !== destination;
   await updateSetting(forExplanations ? "explain.modelPath" : "modelPath", destination);

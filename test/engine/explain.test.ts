@@ -118,6 +118,21 @@ describe("explanations through the engine host process", () => {
   });
 });
 
+describe("an explanation model loaded alone", () => {
+  it("is named in the client's state and unloaded after the idle time like the completion model", async () => {
+    const engine = new EngineClient(HOST, { idleUnloadMs: () => 300 });
+    try {
+      const result = await engine.explain({ ...EXPLAIN, load: { path: instructModel(), contextSize: 256, threads: 1 } });
+      expect(result.model.chatTuned).toBe(true);
+      expect(engine.state.explainModel?.path).toBe(instructModel());
+      expect(engine.state.model).toBe("none");
+      await expect.poll(() => engine.state.explainModel, { timeout: 5000 }).toBeUndefined();
+    } finally {
+      await engine.dispose();
+    }
+  });
+});
+
 /** The host in this process, driven by messages as the client would drive it. */
 class HostHarness {
   private nextId = 1;
