@@ -481,6 +481,58 @@ for (const suite of suites) {
       expect(live.filter((text) => /^Explaining: [\d,]+ tokens, [\d.]+ tok\/s/.test(text)).length, "live token counts in the status panel").toBeGreaterThanOrEqual(2);
       expect((await wb.toasts()).slice(toastsBefore).filter((t) => BASE_MODEL_WARNING.test(t.message)), "no second warning").toEqual([]);
       await wb.screenshot("explain-second-done");
+
+      // Stop: a third explanation is stopped from the panel while it streams. The demo model writes ~700 tokens a
+      // second, faster than a look from here and a click: the panel's own page clicks Stop at the first streamed text.
+      await explanation.evaluate(() => {
+        const page = globalThis as unknown as {
+          document: { getElementById(id: string): { textContent: string | null; click(): void; disabled?: boolean } | null; body: unknown };
+          MutationObserver: new (callback: () => void) => { observe(target: unknown, options: object): void; disconnect(): void };
+        };
+        const observer = new page.MutationObserver(() => {
+          const status = page.document.getElementById("status")?.textContent ?? "";
+          const stop = page.document.getElementById("stop");
+          if (!/^Explaining with .*\d+ tokens?…$/.test(status) || !stop || stop.disabled) return;
+          observer.disconnect();
+          stop.click();
+        });
+        observer.observe(page.document.body, { subtree: true, childList: true, characterData: true });
+      });
+      await wb.openFile("main.py");
+      await wb.selectLines(7, 9);
+      await wb.runCommand("Pyramid Coder: Explain Selection");
+      await expect.poll(() => explanation.locator("#title").innerText(), { timeout: 30_000 }).toMatch(/main\.py:7-9$/);
+      const stopped = await finished();
+      log(`explanation of lines 7-9: ${stopped}`);
+      expect(stopped).toMatch(/^Stopped: \d+ tokens?, /);
+      const stoppedAt = (await explanation.locator("#answer").innerText()).length;
+      expect(stoppedAt).toBeLessThan(Math.max(...streamed));
+      await wb.screenshot("explain-stopped");
+
+      // Nothing selected: a message says what to do, and nothing runs.
+      await wb.openFile("main.py");
+      await wb.press("Control+End");
+      const beforeEmpty = (await wb.toasts()).length;
+      await wb.runCommand("Pyramid Coder: Explain Selection");
+      const nothing = await wb.waitForToast(/^Pyramid Coder: select the code to explain first/, 10_000, beforeEmpty);
+      expect(nothing.severity).toBe("info");
+      expect(await explanation.locator("#status").innerText()).toBe(stopped);
+    });
+
+    it("has a walkthrough for first use that gets a model, completes, explains and shows the cache", async (context) => {
+      if (unavailable) return context.skip(unavailable);
+      const wb = workbench!;
+      await wb.runCommand("Welcome: Open Walkthrough...", { staysOpen: true });
+      const input = wb.page.locator(".quick-input-widget .quick-input-box input");
+      await input.fill("Get started with Pyramid Coder");
+      await wb.page.locator(".quick-input-widget .quick-input-list .monaco-list-row", { hasText: "Get started with Pyramid Coder" }).first().waitFor({ timeout: 10_000 });
+      await wb.press("Enter");
+      const page = wb.page.locator(".gettingStartedContainer");
+      await page.locator(".getting-started-category .category-title, .gettingStartedSlideDetails h2", { hasText: "Get started with Pyramid Coder" }).first().waitFor({ timeout: 20_000 });
+      const steps = await page.locator(".getting-started-step .step-title").allInnerTexts();
+      log(`walkthrough steps: ${steps.join(" | ")}`);
+      expect(steps).toEqual(["Get a CodeLLaMA model", "Complete code as you type", "Explain a selection", "See and tune the KV cache"]);
+      await wb.screenshot("walkthrough");
     });
   });
 }
