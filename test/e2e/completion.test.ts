@@ -511,7 +511,9 @@ for (const suite of suites) {
 
       // Nothing selected: a message says what to do, and nothing runs.
       await wb.openFile("main.py");
-      await wb.press("Control+End");
+      // A click in the editor, then Ctrl+End: the cursor alone, no selection (a key sent before the editor has focus
+      // would leave the last selection in place).
+      await wb.focusEditorEnd();
       const beforeEmpty = (await wb.toasts()).length;
       await wb.runCommand("Pyramid Coder: Explain Selection");
       const nothing = await wb.waitForToast(/^Pyramid Coder: select the code to explain first/, 10_000, beforeEmpty);
@@ -523,7 +525,7 @@ for (const suite of suites) {
       if (unavailable) return context.skip(unavailable);
       const wb = workbench!;
       await wb.runCommand("Welcome: Open Walkthrough...", { staysOpen: true });
-      const input = wb.page.locator(".quick-input-widget .quick-input-box input");
+      const input = wb.quickInput();
       await input.fill("Get started with Pyramid Coder");
       await wb.page.locator(".quick-input-widget .quick-input-list .monaco-list-row", { hasText: "Get started with Pyramid Coder" }).first().waitFor({ timeout: 10_000 });
       await wb.press("Enter");

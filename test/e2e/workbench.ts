@@ -28,6 +28,9 @@ const CHROMIUM_ARGS = [
  */
 const INLINE_GHOST = ".ghost-text-decoration, .ghost-text-decoration-preview";
 const GHOST_LINES = ".suggest-preview-text .view-line";
+/** The text box of Quick Open, the command palette and quick picks (the widget holds other inputs: a check-all box). */
+const QUICK_INPUT = ".quick-input-widget .quick-input-box input";
+
 export const GHOST_TEXT_SELECTOR = `${INLINE_GHOST}, .suggest-preview-text .ghost-text`;
 
 export interface GhostText {
@@ -173,7 +176,7 @@ export class Workbench {
   async openFile(name: string): Promise<void> {
     const { page } = this;
     await page.keyboard.press("Control+P");
-    const input = page.locator(".quick-input-widget input");
+    const input = page.locator(QUICK_INPUT);
     await input.waitFor({ state: "visible", timeout: 15_000 });
     await input.fill(name);
     await page
@@ -379,6 +382,11 @@ export class Workbench {
     await this.page.locator(".quick-input-widget").waitFor({ state: "hidden", timeout: timeoutMs });
   }
 
+  /** The text box of Quick Open, the command palette and quick picks. */
+  quickInput() {
+    return this.page.locator(QUICK_INPUT);
+  }
+
   /** Clicks a status bar item by its id (what a user clicks to open what the item's command opens). */
   async clickStatusBarItem(id: string): Promise<void> {
     await this.page.locator(`.statusbar-item[id="${id}"] .statusbar-item-label`).click({ timeout: 10_000 });
@@ -426,7 +434,7 @@ export class Workbench {
 
   /** Selects whole lines `from`..`to` (1-based, inclusive) of the active editor: Quick Open's ":line", then Shift+Down. */
   async selectLines(from: number, to: number): Promise<void> {
-    const input = this.page.locator(".quick-input-widget .quick-input-box input");
+    const input = this.page.locator(QUICK_INPUT);
     await this.editorLines().click();
     await this.press("Control+P");
     await input.waitFor({ state: "visible", timeout: 10_000 });
@@ -450,7 +458,7 @@ export class Workbench {
   /** Runs a command by its title through the command palette (F1); `staysOpen`: it opens a quick pick of its own. */
   async runCommand(title: string, options: { staysOpen?: boolean } = {}): Promise<void> {
     await this.press("F1");
-    const input = this.page.locator(".quick-input-widget input");
+    const input = this.page.locator(QUICK_INPUT);
     await input.waitFor({ state: "visible", timeout: 10_000 });
     await input.fill(`>${title}`);
     await this.page.locator(".quick-input-widget .quick-input-list .monaco-list-row", { hasText: title }).first().waitFor({ timeout: 10_000 });
