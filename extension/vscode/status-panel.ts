@@ -52,7 +52,7 @@ const BODY = `
     <h3 id="preview-heading">Preview</h3>
     <p id="preview-title" class="hint"></p>
     <dl id="preview" class="facts"></dl>
-    <figure id="preview-chart" class="pyramid"></figure>
+    <figure id="preview-chart" class="pyramid preview"></figure>
   </section>
 </main>`;
 
