@@ -51,7 +51,7 @@ type Purpose = "complete" | "explain";
 interface Loaded {
   model: Model;
   details: ModelFileDetails;
-  /** The options of the last load (the completion model's, or the explanation's for a separate Instruct model). */
+  /** The options it was loaded with (the completion model's; for a separate explanation model, its first request's). */
   params: LoadModelParams;
   sessions: Partial<Record<Purpose, { session: Session; params: LoadModelParams }>>;
 }
@@ -202,16 +202,14 @@ export class EngineHost {
     const started = performance.now();
     const current = this.completion;
     if (current && sameLoad(current.params, params) && current.sessions.complete) return this.summary(current, params, 0);
+    // Same file, or the file loaded for explanations: keep the weights; session() remakes a session whose options
+    // differ.
     if (current?.params.path === params.path) {
-      // Same file, other session options: keep the weights, make new sessions.
-      disposeSessions(current);
       current.params = { ...params };
     } else if (this.explainer?.params.path === params.path) {
-      // The file is loaded already, for explanations: it becomes the completion model.
       this.unloadCompletion();
       this.completion = this.explainer;
       this.explainer = undefined;
-      disposeSessions(this.completion);
       this.completion.params = { ...params };
     } else {
       this.unloadCompletion();
@@ -353,7 +351,6 @@ export class EngineHost {
       this.explainer = await this.open(target);
       loaded = this.explainer;
     }
-    if (loaded === this.explainer) loaded.params = { ...target };
     const session = await this.session(loaded, "explain", target);
     const budget = session.contextSize - params.maxTokens;
     const chatOf = (context: string | undefined): PromptInput => {
@@ -462,13 +459,8 @@ function contextSizeFor(model: Model, params: LoadModelParams): number {
   return params.contextSize ? Math.min(params.contextSize, length) : length;
 }
 
-function disposeSessions(loaded: Loaded): void {
-  for (const entry of Object.values(loaded.sessions)) entry?.session.dispose();
-  loaded.sessions = {};
-}
-
 function disposeLoaded(loaded: Loaded): void {
-  disposeSessions(loaded);
+  for (const entry of Object.values(loaded.sessions)) entry?.session.dispose();
   loaded.model.dispose();
 }
 

@@ -8,7 +8,7 @@ import * as vscode from "vscode";
 import { languageOfId, surroundingContext } from "../core/explain-prompt";
 import { formatDuration, formatRate, formatTokens } from "../core/format";
 import { renderMarkdown } from "../core/markdown";
-import { EngineError, type ExplainResult } from "../core/protocol";
+import { EngineError, type ExplainParams, type ExplainResult } from "../core/protocol";
 import type { EngineClient } from "../host/engine-client";
 import { loadParams, readSettings } from "./settings";
 import { webviewHtml, webviewOptions } from "./webview";
@@ -130,7 +130,7 @@ export class Explainer implements vscode.Disposable {
     return summary.path;
   }
 
-  private async run(where: string, params: Omit<Parameters<EngineClient["explain"]>[0], "stream">): Promise<void> {
+  private async run(where: string, params: Omit<ExplainParams, "stream">): Promise<void> {
     this.running?.abort();
     const abort = new AbortController();
     this.running = abort;

@@ -8,9 +8,9 @@ import * as vscode from "vscode";
 import { retentionPreviewOptions, retentionSettingWrite, RetentionInputError } from "../core/retention";
 import { statusView, type StatusInput } from "../core/status-view";
 import type { EngineClient } from "../host/engine-client";
-import type { KvPolicyOptions } from "../host/native";
+import type { KvPlan, KvPolicyOptions } from "../host/native";
 import { COMMANDS } from "./commands";
-import { loadParams, readSettings, updateSetting } from "./settings";
+import { loadParams, readSettings, updateSetting, type Settings } from "./settings";
 import { webviewHtml, webviewOptions } from "./webview";
 
 export const STATUS_VIEW_ID = "pyramidCoder.status";
@@ -65,6 +65,8 @@ export class StatusPanel implements vscode.WebviewViewProvider, vscode.Disposabl
   private lastDocument: vscode.TextDocument | undefined = vscode.window.activeTextEditor?.document;
   /** Token counts of documents by uri and version: counting a long file is not free. */
   private tokenCount: { key: string; tokens: number } | undefined;
+  /** The last preview's plan, by what it was planned from. */
+  private plan: { key: string; plan: KvPlan } | undefined;
   private refreshTimer: NodeJS.Timeout | undefined;
   private lastPost = 0;
 
@@ -179,21 +181,20 @@ export class StatusPanel implements vscode.WebviewViewProvider, vscode.Disposabl
     const view = this.view;
     if (!view?.visible) return;
     const settings = readSettings();
-    const kv: KvPolicyOptions = { ...settings.kv, ...safePreviewOptions(settings.kv, this.previewValues) };
+    const kv = safePreviewOptions(settings.kv, this.previewValues);
     const input: StatusInput = {
       engine: this.client.state,
       enabled: settings.completion.enabled,
       modelPath: settings.modelPath,
       kv,
-      preview: await this.preview(kv),
+      preview: await this.preview(settings, kv),
       now: Date.now(),
     };
     await view.webview.postMessage({ type: "view", view: statusView(input) });
   }
 
   /** The plan of `kv` for the active file's tokens (as many as a completion prompt holds), from the loaded model. */
-  private async preview(kv: KvPolicyOptions): Promise<StatusInput["preview"]> {
-    const settings = readSettings();
+  private async preview(settings: Settings, kv: KvPolicyOptions): Promise<StatusInput["preview"]> {
     const document = vscode.window.activeTextEditor?.document ?? this.lastDocument;
     if (!document) return { unavailable: "Open a file to preview what these settings keep for it." };
     const state = this.client.state;
@@ -209,8 +210,10 @@ export class StatusPanel implements vscode.WebviewViewProvider, vscode.Disposabl
       if (this.tokenCount?.key !== key) this.tokenCount = { key, tokens: await this.client.countTokens(document.getText()) };
       const fileTokens = this.tokenCount.tokens;
       const promptTokens = Math.max(1, Math.min(fileTokens, state.summary.contextSize - settings.completion.maxTokens));
-      const plan = await this.client.planKv({ tokens: promptTokens, kv });
-      return { fileName: path.basename(document.fileName), fileTokens, plan };
+      // Redraws come ten times a second while tokens stream; the plan changes only with its inputs.
+      const planKey = JSON.stringify([state.summary.path, promptTokens, kv]);
+      if (this.plan?.key !== planKey) this.plan = { key: planKey, plan: await this.client.planKv({ tokens: promptTokens, kv }) };
+      return { fileName: path.basename(document.fileName), fileTokens, plan: this.plan.plan };
     } catch (error) {
       return { unavailable: `No preview: ${error instanceof Error ? error.message : String(error)}` };
     }

@@ -343,8 +343,9 @@ for (const suite of suites) {
     async function chart(frame: Frame, figure: string): Promise<{ tokens: number[]; widths: number[] }> {
       const rows = frame.locator(`${figure} li`);
       const tokens = (await rows.locator(".tokens").allInnerTexts()).map((text) => Number(text.replace(/,/g, "")));
+      type Box = { offsetWidth: number; parentElement: { offsetWidth: number } };
       const widths = await rows.locator(".bar").evaluateAll((bars) =>
-        bars.map((bar) => (bar as unknown as { offsetWidth: number; parentElement: { offsetWidth: number } }).offsetWidth / (bar as unknown as { parentElement: { offsetWidth: number } }).parentElement.offsetWidth),
+        (bars as unknown as Box[]).map((bar) => bar.offsetWidth / bar.parentElement.offsetWidth),
       );
       return { tokens, widths };
     }
