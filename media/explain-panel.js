@@ -2,15 +2,17 @@
 // extension/core/markdown.ts rendered from the model's Markdown, escaping everything it does not produce itself,
 // and a status line) and sends Stop. Titles and status go in with textContent.
 // @ts-check
+/** @typedef {import("../extension/core/webview-messages").ExplainPanelRequest} ExplainPanelRequest */
+/** @typedef {import("../extension/core/webview-messages").ExplainPanelUpdate} ExplainPanelUpdate */
 (function () {
-  // @ts-ignore: provided by the webview host
+  /** @type {WebviewApi<ExplainPanelRequest>} */
   const vscode = acquireVsCodeApi();
   const byId = (/** @type {string} */ id) => /** @type {HTMLElement} */ (document.getElementById(id));
   const stop = /** @type {HTMLButtonElement} */ (byId("stop"));
   stop.addEventListener("click", () => vscode.postMessage({ type: "stop" }));
 
   window.addEventListener("message", (event) => {
-    const message = event.data;
+    const message = /** @type {ExplainPanelUpdate | undefined} */ (event.data);
     if (message?.type !== "state") return;
     const state = message.state;
     byId("title").textContent = state.title;

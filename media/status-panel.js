@@ -2,15 +2,20 @@
 // figure in it is already formatted) and sends back what the user does: a retention control moved (a preview of the
 // unsaved value while it moves, then the setting on release) or a button pressed. Text goes in with textContent only.
 // @ts-check
+/** @typedef {import("../extension/core/status-view").StatusView} StatusView */
+/** @typedef {import("../extension/core/status-view").CacheView} CacheView */
+/** @typedef {import("../extension/core/status-view").ControlView} ControlView */
+/** @typedef {import("../extension/core/webview-messages").StatusPanelRequest} StatusPanelRequest */
+/** @typedef {import("../extension/core/webview-messages").StatusPanelUpdate} StatusPanelUpdate */
 (function () {
-  // @ts-ignore: provided by the webview host
+  /** @type {WebviewApi<StatusPanelRequest>} */
   const vscode = acquireVsCodeApi();
   const byId = (/** @type {string} */ id) => /** @type {HTMLElement} */ (document.getElementById(id));
 
   /** @type {Map<string, {inputs: HTMLInputElement[] | HTMLSelectElement[], row: HTMLElement[]}>} */
   const controls = new Map();
   let previewTimer = 0;
-  /** Control values moved since the last saved settings arrived. */
+  /** Control values moved since the last saved settings arrived. @type {Record<string, string>} */
   let moved = {};
 
   /** @param {HTMLElement} list @param {[string, string | undefined][]} facts */
@@ -26,7 +31,7 @@
     }
   }
 
-  /** One centred bar per layer. @param {HTMLElement} figure @param {any} cache @param {string} caption */
+  /** One centred bar per layer. @param {HTMLElement} figure @param {CacheView | undefined} cache @param {string} caption */
   function setChart(figure, cache, caption) {
     figure.replaceChildren();
     if (!cache) return;
@@ -60,18 +65,18 @@
   }
 
   function schedulePreview() {
-    clearTimeout(previewTimer);
-    previewTimer = setTimeout(() => vscode.postMessage({ type: "preview", values: moved }), 80);
+    window.clearTimeout(previewTimer);
+    previewTimer = window.setTimeout(() => vscode.postMessage({ type: "preview", values: moved }), 80);
   }
 
-  /** @param {string} key @param {string} value */
+  /** @param {string} key @param {string} value @param {boolean} save */
   function moveControl(key, value, save) {
     moved = { ...moved, [key]: value };
     schedulePreview();
     if (save) vscode.postMessage({ type: "set", key, value });
   }
 
-  /** Builds the controls once, from the first view; later views only update their values. @param {any[]} retention */
+  /** Builds the controls once, from the first view; later views only update their values. @param {ControlView[]} retention */
   function buildControls(retention) {
     const form = byId("retention");
     form.addEventListener("submit", (event) => event.preventDefault());
@@ -140,7 +145,7 @@
     form.after(error);
   }
 
-  /** @param {any[]} retention */
+  /** @param {ControlView[]} retention */
   function updateControls(retention) {
     if (controls.size === 0) buildControls(retention);
     for (const control of retention) {
@@ -155,7 +160,7 @@
     }
   }
 
-  /** @param {any} view */
+  /** @param {StatusView} view */
   function render(view) {
     const state = byId("state");
     state.textContent = view.state.detail ? `${view.state.label}: ${view.state.detail}` : view.state.label;
@@ -188,7 +193,7 @@
       : []);
     updateControls(view.retention);
     const preview = view.preview;
-    if (preview.unavailable !== undefined) {
+    if ("unavailable" in preview) {
       byId("preview-title").textContent = preview.unavailable;
       setFacts(byId("preview"), []);
       setChart(byId("preview-chart"), undefined, "");
@@ -204,10 +209,11 @@
   }
 
   for (const button of document.querySelectorAll("button[data-command]")) {
-    button.addEventListener("click", () => vscode.postMessage({ type: "command", command: /** @type {HTMLElement} */ (button).dataset.command }));
+    const command = /** @type {HTMLElement} */ (button).dataset.command ?? "";
+    button.addEventListener("click", () => vscode.postMessage({ type: "command", command }));
   }
   window.addEventListener("message", (event) => {
-    const message = event.data;
+    const message = /** @type {StatusPanelUpdate | undefined} */ (event.data);
     if (message?.type === "view") {
       render(message.view);
       const error = document.getElementById("retention-error");

@@ -38,19 +38,17 @@ export interface CacheView {
   summary: string;
 }
 
-export interface ControlView {
+interface ControlCommon {
   key: RetentionKey;
-  kind: "number" | "select";
   label: string;
   help: string;
-  value: string | number;
-  min?: number;
-  max?: number;
-  step?: number;
-  options?: readonly string[];
   /** The current policy does not use this setting (shown, but disabled). */
   inactive: boolean;
 }
+
+export type ControlView =
+  | (ControlCommon & { kind: "number"; value: number; min: number; max: number; step: number })
+  | (ControlCommon & { kind: "select"; value: string; options: readonly string[] });
 
 export interface StatusView {
   state: { label: string; tone: Tone; detail?: string };

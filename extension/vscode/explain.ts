@@ -9,6 +9,7 @@ import { languageOfId, surroundingContext } from "../core/explain-prompt";
 import { formatDuration, formatRate, formatTokens } from "../core/format";
 import { renderMarkdown } from "../core/markdown";
 import { EngineError, type ExplainParams, type ExplainResult } from "../core/protocol";
+import type { ExplainPanelRequest, ExplainPanelState, ExplainPanelUpdate } from "../core/webview-messages";
 import type { EngineClient } from "../host/engine-client";
 import { loadParams, readSettings } from "./settings";
 import { webviewHtml, webviewOptions } from "./webview";
@@ -23,17 +24,6 @@ export interface ExplainHooks {
   log(line: string): void;
 }
 
-/** What the panel shows; kept here so a panel re-created after being hidden shows it again. */
-interface PanelState {
-  title: string;
-  subtitle: string;
-  html: string;
-  status: string;
-  running: boolean;
-}
-
-/** Messages from the panel's script (untrusted input: anything else is ignored). */
-type PanelMessage = { type: "ready" } | { type: "stop" };
 
 const BODY = `
 <main class="explain">
@@ -57,7 +47,7 @@ const ANYWAY = "Explain anyway";
 
 export class Explainer implements vscode.Disposable {
   private panel: vscode.WebviewPanel | undefined;
-  private state: PanelState = { title: "Explanation", subtitle: "", html: "", status: "", running: false };
+  private state: ExplainPanelState = { title: "Explanation", subtitle: "", html: "", status: "", running: false };
   private running: AbortController | undefined;
   /** Base models the user chose to explain with anyway, so that they are not asked again. */
   private readonly acceptedBaseModels = new Set<string>();
@@ -192,8 +182,9 @@ export class Explainer implements vscode.Disposable {
       webviewOptions(this.extensionUri),
     );
     panel.webview.html = webviewHtml(panel.webview, this.extensionUri, { title: "Explanation", script: "explain-panel.js", body: BODY });
-    panel.webview.onDidReceiveMessage((message: PanelMessage) => {
-      if (message?.type === "ready") void panel.webview.postMessage({ type: "state", state: this.state });
+    // Messages from the panel's script are untrusted input: anything else is ignored.
+    panel.webview.onDidReceiveMessage((message: ExplainPanelRequest) => {
+      if (message?.type === "ready") this.post({ type: "state", state: this.state });
       else if (message?.type === "stop") this.running?.abort();
     });
     panel.onDidDispose(() => {
@@ -204,9 +195,13 @@ export class Explainer implements vscode.Disposable {
     this.panel = panel;
   }
 
-  private show(state: PanelState): void {
+  private show(state: ExplainPanelState): void {
     this.state = state;
-    void this.panel?.webview.postMessage({ type: "state", state });
+    this.post({ type: "state", state });
+  }
+
+  private post(message: ExplainPanelUpdate): void {
+    void this.panel?.webview.postMessage(message);
   }
 
   dispose(): void {

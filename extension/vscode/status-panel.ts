@@ -7,6 +7,7 @@ import * as vscode from "vscode";
 
 import { retentionPreviewOptions, retentionSettingWrite, RetentionInputError } from "../core/retention";
 import { statusView, type StatusInput } from "../core/status-view";
+import type { StatusPanelRequest, StatusPanelUpdate } from "../core/webview-messages";
 import type { EngineClient } from "../host/engine-client";
 import type { KvPlan, KvPolicyOptions } from "../host/native";
 import { COMMANDS } from "./commands";
@@ -14,13 +15,6 @@ import { loadParams, readSettings, updateSetting, type Settings } from "./settin
 import { webviewHtml, webviewOptions } from "./webview";
 
 export const STATUS_VIEW_ID = "pyramidCoder.status";
-
-/** What the panel's script may ask for; anything else is ignored (a webview's messages are untrusted input). */
-type PanelMessage =
-  | { type: "ready" }
-  | { type: "preview"; values: Record<string, unknown> }
-  | { type: "set"; key: string; value: unknown }
-  | { type: "command"; command: string };
 
 /** Commands the panel's buttons run. */
 const PANEL_COMMANDS: readonly string[] = [COMMANDS.toggle, COMMANDS.selectModel, COMMANDS.downloadModel, COMMANDS.explainSelection, COMMANDS.showLog];
@@ -101,7 +95,7 @@ export class StatusPanel implements vscode.WebviewViewProvider, vscode.Disposabl
     this.view = view;
     view.webview.options = webviewOptions(this.extensionUri);
     view.webview.html = webviewHtml(view.webview, this.extensionUri, { title: "Pyramid Coder", script: "status-panel.js", body: BODY });
-    view.webview.onDidReceiveMessage((message: PanelMessage) => this.receive(message), undefined, this.subscriptions);
+    view.webview.onDidReceiveMessage((message: StatusPanelRequest) => this.receive(message), undefined, this.subscriptions);
     view.onDidChangeVisibility(
       () => {
         if (view.visible) this.loadForPreview();
@@ -130,11 +124,12 @@ export class StatusPanel implements vscode.WebviewViewProvider, vscode.Disposabl
   /** Settings changed: saved values replace the previewed ones. */
   settingsChanged(): void {
     this.previewValues = {};
-    void this.view?.webview.postMessage({ type: "saved" });
+    this.post({ type: "saved" });
     this.scheduleRefresh();
   }
 
-  private async receive(message: PanelMessage): Promise<void> {
+  /** What the panel's script asks for; anything else is ignored (a webview's messages are untrusted input). */
+  private async receive(message: StatusPanelRequest): Promise<void> {
     if (typeof message !== "object" || message === null) return;
     try {
       switch (message.type) {
@@ -159,7 +154,7 @@ export class StatusPanel implements vscode.WebviewViewProvider, vscode.Disposabl
       }
     } catch (error) {
       if (error instanceof RetentionInputError) {
-        void this.view?.webview.postMessage({ type: "error", message: error.message });
+        this.post({ type: "error", message: error.message });
         return;
       }
       this.log(`status panel: ${error instanceof Error ? error.message : String(error)}`);
@@ -190,7 +185,11 @@ export class StatusPanel implements vscode.WebviewViewProvider, vscode.Disposabl
       preview: await this.preview(settings, kv),
       now: Date.now(),
     };
-    await view.webview.postMessage({ type: "view", view: statusView(input) });
+    this.post({ type: "view", view: statusView(input) });
+  }
+
+  private post(message: StatusPanelUpdate): void {
+    void this.view?.webview.postMessage(message);
   }
 
   /** The plan of `kv` for the active file's tokens (as many as a completion prompt holds), from the loaded model. */
