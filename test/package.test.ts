@@ -100,7 +100,7 @@ afterAll(() => {
 const entry = (name: string) => entries.find((e) => e.name === name);
 
 describe("the VSIX", () => {
-  it("holds the bundles, the native addon, the webviews' files, the manifest and the README", () => {
+  it("holds the bundles, the native addon, the webviews' files, the manifest, the README and the license", () => {
     const names = entries.map((e) => e.name);
     for (const name of [
       "extension/package.json",
@@ -118,11 +118,12 @@ describe("the VSIX", () => {
       expect(names).toContain(name);
     }
     expect(names.some((name) => /^extension\/readme\.md$/i.test(name))).toBe(true);
+    expect(names.some((name) => /^extension\/license(\.txt)?$/i.test(name))).toBe(true);
   });
 
   it("holds nothing else: no sources, engine, tests, benchmarks, node_modules, demo model or source maps", () => {
     const allowed =
-      /^(\[Content_Types\]\.xml|extension\.vsixmanifest|extension\/(package\.json|readme\.md|dist\/(extension|engine-host|cli)\.js|build\/Release\/pyramid_coder\.node|media\/[\w-]+\.(css|js|svg)|media\/walkthrough\/\w+\.md))$/i;
+      /^(\[Content_Types\]\.xml|extension\.vsixmanifest|extension\/(package\.json|readme\.md|license(\.txt)?|dist\/(extension|engine-host|cli)\.js|build\/Release\/pyramid_coder\.node|media\/[\w-]+\.(css|js|svg)|media\/walkthrough\/\w+\.md))$/i;
     expect(entries.map((e) => e.name).filter((name) => !allowed.test(name))).toEqual([]);
     const forbidden = /^extension\/(test|engine|kernels|bench|node_modules|media\/models|extension|build-sanitize)\/|\.map$|\.ts$|\.gguf$/;
     expect(entries.filter((e) => forbidden.test(e.name))).toEqual([]);
