@@ -56,7 +56,11 @@ interface DomNode {
   querySelector(selector: string): DomNode | null;
   querySelectorAll(selector: string): ArrayLike<DomNode>;
 }
-declare const document: DomNode & { body: DomNode | null; addEventListener(type: string, listener: () => void): void };
+declare const document: DomNode & {
+  body: DomNode | null;
+  activeElement: { blur(): void } | null;
+  addEventListener(type: string, listener: () => void): void;
+};
 declare const MutationObserver: new (callback: () => void) => { observe(target: DomNode, options: Record<string, unknown>): void };
 
 /** One notification toast as the recorder saw it (see recordToasts). */
@@ -459,7 +463,13 @@ export class Workbench {
   async runCommand(title: string, options: { staysOpen?: boolean } = {}): Promise<void> {
     await this.press("F1");
     const input = this.page.locator(QUICK_INPUT);
-    await input.waitFor({ state: "visible", timeout: 10_000 });
+    await input.waitFor({ state: "visible", timeout: 3_000 }).catch(async () => {
+      // With the focus in a webview (a panel's slider), F1 reaches the workbench only through the webview's key
+      // forwarding, which now and then drops it: take the focus back to the workbench's page and press again.
+      await this.page.evaluate(() => document.activeElement?.blur());
+      await this.press("F1");
+      await input.waitFor({ state: "visible", timeout: 10_000 });
+    });
     await input.fill(`>${title}`);
     await this.page.locator(".quick-input-widget .quick-input-list .monaco-list-row", { hasText: title }).first().waitFor({ timeout: 10_000 });
     await this.press("Enter");
