@@ -33,6 +33,7 @@
 
 #include "kernels/cpu/block32_kernels.h"
 #include "kernels/cpu/fp16.h"
+#include "kernels/cpu/prefetch.h"
 #include "kernels/cpu/row_tiles.h"
 
 namespace pc::cpu::block32 {
@@ -135,6 +136,7 @@ struct RowKernel {
 
     for (int64_t g = 0; g < blocks; g += kScaleGroup) {
       const int k = static_cast<int>(std::min<int64_t>(kScaleGroup, blocks - g));
+      if constexpr (kRows == 1) prefetchAhead(w + g, k * sizeof(Block));  // decode: prefetch.h
       Scales16 wd, wm, scale[kRows];
       Ops::loadScales(w + g, sizeof(Block), k, wd, kHasMin<Block> ? &wm : nullptr);
       for (int r = 0; r < kRows; ++r) {

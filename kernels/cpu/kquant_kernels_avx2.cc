@@ -5,6 +5,7 @@
 // A pass takes up to kMaxRows = 8 activation rows, more state than 16 ymm registers hold: the compiler keeps some of
 // it on the stack (L1), which costs less than decoding the block again (8 rows per pass measured ~15% faster than 4).
 #include "kernels/cpu/kquant_kernels.h"
+#include "kernels/cpu/prefetch.h"
 #include "kernels/cpu/row_tiles.h"
 
 #if defined(__AVX2__)
@@ -190,6 +191,7 @@ void dotTile(int64_t blocks, const typename Format::Weights* w, const uint8_t* a
 #pragma GCC unroll 8
   for (int r = 0; r < R; ++r) acc[r] = _mm256_setzero_ps();
   for (int64_t b = 0; b < blocks; ++b) {
+    if constexpr (R == 1) prefetchAhead(w + b, sizeof(w[b]));  // decode: prefetch.h
     const auto header = Format::header(w[b]);
     const BlockQ8_K* a[R];
     __m256i isum[R];

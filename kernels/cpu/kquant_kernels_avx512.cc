@@ -13,6 +13,7 @@
 // uops / 2. A Q4_K block costs about 44 with one row (decode ~30, the row ~14) and ~14 per further row, hence tiles
 // of up to kMaxRows rows share one decode. Latency is not the limit (splitting the per-row chain changed nothing).
 #include "kernels/cpu/kquant_kernels.h"
+#include "kernels/cpu/prefetch.h"
 #include "kernels/cpu/row_tiles.h"
 
 #if defined(__AVX512F__)
@@ -192,6 +193,7 @@ void dotTile(int64_t blocks, const typename Format::Weights* w, const uint8_t* a
 #pragma GCC unroll 8
   for (int r = 0; r < R; ++r) acc[r] = _mm512_setzero_ps();
   for (int64_t b = 0; b < blocks; ++b) {
+    if constexpr (R == 1) prefetchAhead(w + b, sizeof(w[b]));  // decode: prefetch.h
     const auto header = Format::header(w[b]);
     const BlockQ8_K* a[R];
     __m512i isum[R];
