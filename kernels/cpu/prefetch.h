@@ -1,8 +1,8 @@
 // Decode (one activation row) reads each weight byte once, from memory, one weight row after the next, and a core on
 // its own keeps too few cache misses in flight to use the memory's bandwidth: the kernels ask for the weight bytes a
 // fixed distance ahead of those they decode. Past a row's end that is the next row, which decode dots next (a
-// matrix's rows are contiguous); a prefetch never faults. Measured on the TinyLlama shape in Q4_K_M: decode 17 ->
-// 28 tokens/s on 2 threads.
+// matrix's rows are contiguous); a prefetch never faults. Measured on the TinyLlama shape, 2 threads: decode of
+// Q4_K_M 17 -> 28 tokens/s, Q5_1 15 -> 22, F16 8 -> 11. Distances of 2 to 8 KB measured alike.
 #pragma once
 
 #include <cstddef>

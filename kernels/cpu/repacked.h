@@ -23,6 +23,7 @@
 #include "engine/ggml_type.h"
 #include "kernels/cpu/isa.h"
 #include "kernels/cpu/matmul.h"
+#include "kernels/cpu/prefetch.h"
 
 namespace pc::cpu {
 
@@ -75,11 +76,22 @@ class RepackOnFirstUse {
   bool release_mapped_source_;
 };
 
-// Internal to the repacked kernel files: layout sizes, and the per-ISA kernels (nullptr where the file was built
-// without that ISA, or for other types).
+// Internal to the repacked kernel files: layout sizes, prefetching, and the per-ISA kernels (nullptr where the file
+// was built without that ISA, or for other types).
 namespace repacked {
 constexpr size_t quantBytes(GgmlType type) { return type == GgmlType::Q4_0 ? 128 : 256; }
 constexpr size_t scaleSectionBytes(int64_t blocks) { return (static_cast<size_t>(blocks) * 16 + 63) / 64 * 64; }
+
+// Called as block index b of a group is dotted: asks for the quants kPrefetchDistance bytes ahead (prefetch.h) and
+// for the scales of the same block index. Past the group's end that is the next group, which the same thread
+// usually takes next.
+template <GgmlType kType>
+inline void prefetchAhead(const uint8_t* group, const uint8_t* quants, int64_t b) {
+  constexpr auto kAhead = static_cast<int64_t>(kPrefetchDistance / quantBytes(kType));
+  cpu::prefetchAhead(quants + b * quantBytes(kType), quantBytes(kType));
+  __builtin_prefetch(group + 16 * (b + kAhead), 0, 3);
+}
+
 RepackedDotFn avx2Dot(GgmlType type);
 RepackedDotFn avx512Dot(GgmlType type);
 }  // namespace repacked

@@ -55,8 +55,6 @@ inline __m512 activationScale(const BlockQ8_0* a) {
   return _mm512_broadcastss_ps(_mm_cvtph_ps(_mm_loadl_epi64(reinterpret_cast<const __m128i*>(a))));
 }
 
-constexpr int64_t kPrefetchBlocks = 16;  // 2-4 KB ahead: about a DRAM latency's worth of bytes at full bandwidth
-
 // kCount activation rows against one group. acc[t] lane 2r + h: row r's dot over columns 8k + 4h .. 8k + 4h + 3.
 template <GgmlType kType, int kCount>
 void dotTile(int64_t blocks, const uint8_t* group, const uint8_t* activations, size_t stride, float* out,
@@ -69,13 +67,7 @@ void dotTile(int64_t blocks, const uint8_t* group, const uint8_t* activations, s
   for (int t = 0; t < kCount; ++t) acc[t] = _mm512_setzero_ps();
 
   for (int64_t b = 0; b < blocks; ++b) {
-    // Decode reads each weight byte once from memory: one thread keeps too few misses in flight on its own, so ask
-    // for the quants and scales kPrefetchBlocks ahead (past the group's end this reaches the next group, which the
-    // same thread usually takes next; a prefetch never faults).
-    for (size_t line = 0; line < quantBytes(kType); line += 64) {
-      _mm_prefetch(reinterpret_cast<const char*>(quants + (b + kPrefetchBlocks) * quantBytes(kType) + line), _MM_HINT_T0);
-    }
-    _mm_prefetch(reinterpret_cast<const char*>(group + 16 * (b + kPrefetchBlocks)), _MM_HINT_T0);
+    prefetchAhead<kType>(group, quants, b);
     __m512i w[4];
     Quants<kType>::load(quants + b * quantBytes(kType), w);
     // dpbusd multiplies unsigned by signed bytes: the activations are the unsigned side as a + 128 (a ^ 0x80), and
