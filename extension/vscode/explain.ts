@@ -24,7 +24,6 @@ export interface ExplainHooks {
   log(line: string): void;
 }
 
-
 const BODY = `
 <main class="explain">
   <header>
@@ -47,6 +46,7 @@ const ANYWAY = "Explain anyway";
 
 export class Explainer implements vscode.Disposable {
   private panel: vscode.WebviewPanel | undefined;
+  /** What the panel shows; kept here so a panel re-created after being hidden shows it again. */
   private state: ExplainPanelState = { title: "Explanation", subtitle: "", html: "", status: "", running: false };
   private running: AbortController | undefined;
   /** Base models the user chose to explain with anyway, so that they are not asked again. */
