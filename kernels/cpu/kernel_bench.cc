@@ -4,6 +4,10 @@
 // GFLOP/s). Activation preparation is excluded: it is done once per matrix product, not per weight row.
 //
 //   kernel_bench [--type Q4_0] [--isa avx512] [--rows 5632] [--cols 2048] [--json]
+//   kernel_bench --bandwidth [--threads 2] [--json]
+//
+// --bandwidth measures what decode is bound by instead: the machine's read bandwidth, `threads` threads each summing
+// its share of a 1 GiB buffer (GB/s, median of 5 passes; JSON: threads, gbps).
 //
 // --json prints one object per line: type, isa, rows, cols, count, reps, ms (median pass, wall clock), ms_best,
 // cpu_ms (median pass, this thread's CPU time: on a shared machine it leaves out the time the thread waited for a
@@ -15,6 +19,7 @@
 #include <cstring>
 #include <random>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include <time.h>
@@ -42,6 +47,8 @@ struct Options {
   int64_t rows = 5632;
   int64_t cols = 2048;
   bool json = false;
+  bool bandwidth = false;
+  int threads = 2;
 };
 
 Options parse(int argc, char** argv) {
@@ -59,9 +66,14 @@ Options parse(int argc, char** argv) {
       options.rows = std::atoll(argv[++i]);
     } else if (arg == "--cols" && has_value) {
       options.cols = std::atoll(argv[++i]);
+    } else if (arg == "--bandwidth") {
+      options.bandwidth = true;
+    } else if (arg == "--threads" && has_value && std::atoi(argv[i + 1]) > 0) {
+      options.threads = std::atoi(argv[++i]);
     } else {
       std::fprintf(stderr,
-                   "usage: kernel_bench [--type Q4_0] [--isa scalar|avx2|avx512] [--rows N] [--cols N] [--json]\n");
+                   "usage: kernel_bench [--type Q4_0] [--isa scalar|avx2|avx512] [--rows N] [--cols N] [--json]\n"
+                   "       kernel_bench --bandwidth [--threads N] [--json]\n");
       std::exit(2);
     }
   }
@@ -107,10 +119,81 @@ Measurement measure(const pc::cpu::WeightKernels& kernels, const Options& option
           cpu_seconds[cpu_seconds.size() / 2]};
 }
 
+// Sums words[0, n), n a multiple of 32, a 256-byte step at a time into independent vector sums. Wide loads matter:
+// the fewer instructions per cache line, the more lines a core keeps in flight (with 8-byte loads a thread reads about
+// a third less than the kernels do), so the AVX-512 version, when the machine has it, is the one that measures.
+typedef uint64_t Lanes16 __attribute__((vector_size(16)));
+typedef uint64_t Lanes64 __attribute__((vector_size(64)));
+
+template <class Lanes>
+inline __attribute__((always_inline)) uint64_t sumWords(const uint64_t* words, size_t n) {
+  constexpr int kLanes = sizeof(Lanes) / 8, kSums = 256 / sizeof(Lanes);
+  Lanes sums[kSums] = {};
+  for (size_t i = 0; i < n; i += 32) {
+    for (int v = 0; v < kSums; ++v) {
+      Lanes lanes;
+      std::memcpy(&lanes, words + i + static_cast<size_t>(v * kLanes), sizeof lanes);
+      sums[v] += lanes;
+    }
+  }
+  uint64_t total = 0;
+  for (const Lanes& part : sums) {
+    for (int lane = 0; lane < kLanes; ++lane) total += part[lane];
+  }
+  return total;
+}
+
+#if defined(__x86_64__)
+__attribute__((target("avx512f"))) uint64_t sumWordsAvx512(const uint64_t* words, size_t n) {
+  return sumWords<Lanes64>(words, n);
+}
+#endif
+
+// Read bandwidth in GB/s: `threads` threads each sum their contiguous share of a buffer much larger than any cache.
+double readBandwidth(int threads) {
+  constexpr size_t kBytes = size_t{1} << 30;
+  std::vector<uint64_t> buffer(kBytes / sizeof(uint64_t), 1);  // written once, so every page is mapped
+  const auto sum = [](const uint64_t* words, size_t n) {
+#if defined(__x86_64__)
+    if (pc::cpu::detectIsa() >= Isa::Avx512) return sumWordsAvx512(words, n);
+#endif
+    return sumWords<Lanes16>(words, n);
+  };
+  std::vector<uint64_t> sums(static_cast<size_t>(threads));
+  std::vector<double> seconds;
+  for (int pass = 0; pass < 5; ++pass) {
+    const auto start = std::chrono::steady_clock::now();
+    std::vector<std::thread> workers;
+    for (int t = 0; t < threads; ++t) {
+      workers.emplace_back([&, t] {
+        const size_t steps = buffer.size() / 32;
+        const size_t begin = steps * t / threads * 32, end = steps * (t + 1) / threads * 32;
+        sums[static_cast<size_t>(t)] = sum(buffer.data() + begin, end - begin);
+      });
+    }
+    for (std::thread& worker : workers) worker.join();
+    seconds.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count());
+  }
+  uint64_t total = 0;
+  for (uint64_t part : sums) total += part;
+  if (total != buffer.size()) std::fprintf(stderr, "kernel_bench: read check failed\n");
+  std::sort(seconds.begin(), seconds.end());
+  return static_cast<double>(kBytes) / seconds[seconds.size() / 2] / 1e9;
+}
+
 }  // namespace
 
 int main(int argc, char** argv) {
   const Options options = parse(argc, argv);
+  if (options.bandwidth) {
+    const double gbps = readBandwidth(options.threads);
+    if (options.json) {
+      std::printf("{\"threads\":%d,\"gbps\":%.3f}\n", options.threads, gbps);
+    } else {
+      std::printf("read bandwidth, %d thread%s: %.2f GB/s\n", options.threads, options.threads == 1 ? "" : "s", gbps);
+    }
+    return 0;
+  }
   std::vector<Isa> isas;
   for (Isa isa : {Isa::Scalar, Isa::Avx2, Isa::Avx512}) {
     if (isa <= pc::cpu::detectIsa() && (options.isa.empty() || options.isa == pc::cpu::isaName(isa))) {
