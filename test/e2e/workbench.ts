@@ -461,17 +461,24 @@ export class Workbench {
 
   /** Runs a command by its title through the command palette (F1); `staysOpen`: it opens a quick pick of its own. */
   async runCommand(title: string, options: { staysOpen?: boolean } = {}): Promise<void> {
-    await this.press("F1");
     const input = this.page.locator(QUICK_INPUT);
-    await input.waitFor({ state: "visible", timeout: 3_000 }).catch(async () => {
-      // With the focus in a webview (a panel's slider), F1 reaches the workbench only through the webview's key
-      // forwarding, which now and then drops it: take the focus back to the workbench's page and press again.
+    const row = this.page.locator(".quick-input-widget .quick-input-list .monaco-list-row", { hasText: title }).first();
+    // With the focus in a webview (a panel's slider), F1 goes through the webview's key forwarding, which can drop
+    // it, and the webview can take the focus back and close the palette as it opens: press from the workbench's
+    // page, and start again if the palette is not there to type into.
+    for (let attempt = 1; ; attempt++) {
       await this.page.evaluate(() => document.activeElement?.blur());
       await this.press("F1");
-      await input.waitFor({ state: "visible", timeout: 10_000 });
-    });
-    await input.fill(`>${title}`);
-    await this.page.locator(".quick-input-widget .quick-input-list .monaco-list-row", { hasText: title }).first().waitFor({ timeout: 10_000 });
+      try {
+        await input.waitFor({ state: "visible", timeout: 5_000 });
+        await input.fill(`>${title}`, { timeout: 5_000 });
+        await row.waitFor({ timeout: 10_000 });
+        break;
+      } catch (error) {
+        if (attempt === 3) throw error;
+        await this.press("Escape");
+      }
+    }
     await this.press("Enter");
     if (!options.staysOpen) await input.waitFor({ state: "hidden", timeout: 10_000 });
   }
