@@ -86,9 +86,9 @@ constexpr size_t scaleSectionBytes(int64_t blocks) { return (static_cast<size_t>
 // for the scales of the same block index. Past the group's end that is the next group, which the same thread
 // usually takes next.
 template <GgmlType kType>
-inline void prefetchAhead(const uint8_t* group, const uint8_t* quants, int64_t b) {
+inline void prefetchGroupAhead(const uint8_t* group, const uint8_t* quants, int64_t b) {
   constexpr auto kAhead = static_cast<int64_t>(kPrefetchDistance / quantBytes(kType));
-  cpu::prefetchAhead(quants + b * quantBytes(kType), quantBytes(kType));
+  prefetchAhead(quants + b * quantBytes(kType), quantBytes(kType));
   __builtin_prefetch(group + 16 * (b + kAhead), 0, 3);
 }
 

@@ -51,7 +51,7 @@ void dotTile(int64_t blocks, const uint8_t* group, const uint8_t* activations, s
   }
 
   for (int64_t b = 0; b < blocks; ++b) {
-    prefetchAhead<kType>(group, quants, b);
+    prefetchGroupAhead<kType>(group, quants, b);
     const __m256 scales = _mm256_cvtph_ps(_mm_load_si128(reinterpret_cast<const __m128i*>(group + 16 * b)));
     const uint8_t* block_quants = quants + b * quantBytes(kType);
     for (int quad = 0; quad < 2; ++quad) {

@@ -67,7 +67,7 @@ void dotTile(int64_t blocks, const uint8_t* group, const uint8_t* activations, s
   for (int t = 0; t < kCount; ++t) acc[t] = _mm512_setzero_ps();
 
   for (int64_t b = 0; b < blocks; ++b) {
-    prefetchAhead<kType>(group, quants, b);
+    prefetchGroupAhead<kType>(group, quants, b);
     __m512i w[4];
     Quants<kType>::load(quants + b * quantBytes(kType), w);
     // dpbusd multiplies unsigned by signed bytes: the activations are the unsigned side as a + 128 (a ^ 0x80), and
