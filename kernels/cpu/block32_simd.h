@@ -136,7 +136,7 @@ struct RowKernel {
 
     for (int64_t g = 0; g < blocks; g += kScaleGroup) {
       const int k = static_cast<int>(std::min<int64_t>(kScaleGroup, blocks - g));
-      if constexpr (kRows == 1) prefetchAhead(w + g, k * sizeof(Block));  // decode: prefetch.h
+      if constexpr (kRows == 1) prefetchAhead<kScaleGroup * sizeof(Block)>(w + g);  // decode: prefetch.h
       Scales16 wd, wm, scale[kRows];
       Ops::loadScales(w + g, sizeof(Block), k, wd, kHasMin<Block> ? &wm : nullptr);
       for (int r = 0; r < kRows; ++r) {

@@ -73,7 +73,7 @@ struct RowKernel {
     };
     int64_t i = 0;
     for (; i + kChunk * kChunksPerStep <= n; i += kChunk * kChunksPerStep) {
-      if constexpr (kRows == 1) prefetchAhead(w + i, kChunk * kChunksPerStep * sizeof(w[0]));  // decode: prefetch.h
+      if constexpr (kRows == 1) prefetchAhead<kChunk * kChunksPerStep * sizeof(w[0])>(w + i);  // decode: prefetch.h
       forEachIndex<kChunksPerStep>([&](auto slot) { step(i + slot * kChunk, slot); });
     }
     for (; i + kChunk <= n; i += kChunk) step(i, std::integral_constant<int, 0>{});

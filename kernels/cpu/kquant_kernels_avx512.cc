@@ -193,7 +193,7 @@ void dotTile(int64_t blocks, const typename Format::Weights* w, const uint8_t* a
 #pragma GCC unroll 8
   for (int r = 0; r < R; ++r) acc[r] = _mm512_setzero_ps();
   for (int64_t b = 0; b < blocks; ++b) {
-    if constexpr (R == 1) prefetchAhead(w + b, sizeof(w[b]));  // decode: prefetch.h
+    if constexpr (R == 1) prefetchAhead<sizeof(w[b])>(w + b);  // decode: prefetch.h
     const auto header = Format::header(w[b]);
     const BlockQ8_K* a[R];
     __m512i isum[R];

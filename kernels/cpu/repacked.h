@@ -82,13 +82,13 @@ namespace repacked {
 constexpr size_t quantBytes(GgmlType type) { return type == GgmlType::Q4_0 ? 128 : 256; }
 constexpr size_t scaleSectionBytes(int64_t blocks) { return (static_cast<size_t>(blocks) * 16 + 63) / 64 * 64; }
 
-// Called as block index b of a group is dotted: asks for the quants kPrefetchDistance bytes ahead (prefetch.h) and
-// for the scales of the same block index. Past the group's end that is the next group, which the same thread
-// usually takes next.
+// Called as block index b of a group is dotted: asks for the quants ahead as prefetch.h does, and for the scales of
+// the block index kPrefetchDistance bytes of quants ahead. Past the group's end that is the next group, which the
+// same thread usually takes next.
 template <GgmlType kType>
 inline void prefetchGroupAhead(const uint8_t* group, const uint8_t* quants, int64_t b) {
   constexpr auto kAhead = static_cast<int64_t>(kPrefetchDistance / quantBytes(kType));
-  prefetchAhead(quants + b * quantBytes(kType), quantBytes(kType));
+  prefetchAhead<quantBytes(kType)>(quants + b * quantBytes(kType));
   __builtin_prefetch(group + 16 * (b + kAhead), 0, 3);
 }
 
