@@ -4,9 +4,8 @@
 // matrix's rows are contiguous); a prefetch never faults. Measured on the TinyLlama shape, 2 threads: decode of
 // Q4_K_M 17 -> 28 tokens/s, Q5_1 15 -> 22, F16 8 -> 11. Distances of 2 to 8 KB measured alike.
 // Each line is asked for twice: into L2 from far ahead, then into L1 nearer. The far request starts the DRAM read
-// early enough that the near one finds the line in L2. In a kernel lab of the repacked Q4_0 decode kernel (260 MB of
-// weights, two threads running at once), a thread streamed 9.0 GB/s with the near request alone and 10.2 with both;
-// a plain read of the same bytes ran at 12-15. Decode on the TinyLlama shape, 2 threads, alternating runs: Q4_0
+// early enough that the near one finds the line in L2. Decode on the TinyLlama shape, 2 threads, alternating runs of
+// the two builds (`pyramid-coder bench --model M --pp 16 --tg 64 --depth 0 --engines pyramid-coder`): Q4_0
 // 31 -> 34 tokens/s, Q4_K_M 25 -> 29, Q8_0 20 -> 23, Q5_1 18 -> 19, F16 9.3 -> 11.4.
 #pragma once
 
